@@ -1,0 +1,329 @@
+"""Media input and output: the one place where ffmpeg runs.
+
+ffmpeg comes from the ``imageio-ffmpeg`` wheel unless the user names another
+binary (``--ffmpeg`` or the ``DRAMAPIC_FFMPEG`` environment variable). Audio
+is decoded to mono float32 at the analysis rate and streamed in blocks, so a
+three-hour file never sits in memory as a whole.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .errors import MediaError
+
+FFMPEG_ENV = "DRAMAPIC_FFMPEG"
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What ffmpeg says of a media file.
+
+    Attributes
+    ----------
+    duration_s : float
+        Container duration in seconds (0.0 where ffmpeg gives none).
+    has_audio, has_video : bool
+        Whether an audio / video stream is present (cover art does not count).
+    width, height : int
+        Frame size in pixels of the first video stream (0 without video).
+    """
+
+    duration_s: float
+    has_audio: bool
+    has_video: bool
+    width: int = 0
+    height: int = 0
+    audio_codec: str = ""
+
+
+def find_ffmpeg(explicit: str | None = None) -> str:
+    """Return the ffmpeg executable to use.
+
+    Parameters
+    ----------
+    explicit : str or None
+        A path given by the user; else ``$DRAMAPIC_FFMPEG``; else the binary
+        shipped in the ``imageio-ffmpeg`` wheel.
+    """
+    chosen = explicit or os.environ.get(FFMPEG_ENV)
+    if chosen:
+        if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+            raise MediaError(f"ffmpeg not found or not executable: {chosen}")
+        return chosen
+    import imageio_ffmpeg  # deferred: only needed when nothing was named
+
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as exc:  # the wheel lacks a binary for this platform
+        raise MediaError(f"no ffmpeg available: {exc}") from None
+
+
+def ffmpeg_path_arg(path: str | os.PathLike) -> str:
+    """Spell a local path so ffmpeg never mistakes it for an option or protocol.
+
+    A name such as ``-x.mp4`` or ``clip:1.mp4`` would otherwise be read as a
+    flag or as the protocol ``clip``.
+    """
+    return "file:" + os.path.abspath(os.fspath(path))
+
+
+_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+_STREAM = re.compile(r"Stream #\d+:\d+.*?: (Audio|Video): (.*)")
+_SIZE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
+
+
+def probe(path: str | os.PathLike, *, ffmpeg: str) -> MediaInfo:
+    """Read duration and streams of a media file with ``ffmpeg -i``.
+
+    Raises
+    ------
+    MediaError
+        If the file is missing, not a file, or not media ffmpeg can open.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise MediaError(f"{p}: no such file")
+    if not p.is_file():
+        raise MediaError(f"{p}: not a file")
+    proc = subprocess.run(
+        [ffmpeg, "-hide_banner", "-nostdin", "-i", ffmpeg_path_arg(p)],
+        capture_output=True, text=True, errors="replace",
+    )
+    text = proc.stderr
+    streams = _STREAM.findall(text)
+    if not streams:
+        raise MediaError(f"{p}: not a media file ffmpeg can read ({_last_line(text)})")
+    info = _parse_info(text, streams)
+    return info
+
+
+def _parse_info(text: str, streams: list[tuple[str, str]]) -> MediaInfo:
+    m = _DURATION.search(text)
+    duration = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else 0.0
+    has_audio = any(kind == "Audio" for kind, _ in streams)
+    # Cover art in audio files shows up as a still "Video" stream.
+    video = [d for kind, d in streams if kind == "Video" and "attached pic" not in d]
+    audio = [d for kind, d in streams if kind == "Audio"]
+    audio_codec = audio[0].split(",")[0].split()[0] if audio else ""
+    width = height = 0
+    if video:
+        size = _SIZE.search(video[0])
+        if size:
+            width, height = int(size[1]), int(size[2])
+    return MediaInfo(duration, has_audio, bool(video), width, height, audio_codec)
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no message"
+
+
+def iter_audio(
+    path: str | os.PathLike,
+    *,
+    ffmpeg: str,
+    sr: int,
+    block_s: float = 30.0,
+) -> Iterator[np.ndarray]:
+    """Decode the first audio stream to mono float32 and yield it in blocks.
+
+    Parameters
+    ----------
+    path : path
+        Media file with an audio stream.
+    ffmpeg : str
+        ffmpeg executable.
+    sr : int
+        Output sample rate in Hz.
+    block_s : float
+        Block length in seconds; memory use is bounded by it, not by the file.
+
+    Yields
+    ------
+    np.ndarray, shape (n,), float32
+        Consecutive blocks (the last one may be shorter).
+
+    Raises
+    ------
+    MediaError
+        If ffmpeg fails before producing any audio.
+    """
+    cmd = [
+        ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-i", ffmpeg_path_arg(path),
+        "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(sr),
+        "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
+    ]
+    block_bytes = int(block_s * sr) * 4
+    # stderr goes to a file: a corrupt input can print more than a pipe holds.
+    with tempfile.TemporaryFile() as err, subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL
+    ) as proc:
+        assert proc.stdout is not None
+        got_any = False
+        try:
+            while True:
+                data = _read_exact(proc.stdout, block_bytes)
+                if not data:
+                    break
+                got_any = True
+                usable = len(data) - len(data) % 4
+                yield np.frombuffer(data[:usable], dtype="<f4").astype(np.float32)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        code = proc.wait()
+        if code != 0 and not got_any:
+            err.seek(0)
+            message = _last_line(err.read().decode("utf-8", "replace"))
+            raise MediaError(f"{path}: ffmpeg could not decode the audio ({message})")
+
+
+def _read_exact(stream, n: int) -> bytes:
+    """Read up to ``n`` bytes, looping over short pipe reads."""
+    chunks, left = [], n
+    while left > 0:
+        chunk = stream.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_audio(path: str | os.PathLike, *, sr: int, ffmpeg: str | None = None) -> np.ndarray:
+    """Decode a whole (short) file to mono float32 at ``sr`` Hz.
+
+    Used by training, where files are short and many: libsndfile reads the
+    corpus's Ogg Opus directly, which is ~10x faster than starting ffmpeg
+    per file; anything else goes through ffmpeg.
+    """
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+        if info.samplerate == sr:
+            y, _ = sf.read(str(path), dtype="float32", always_2d=True)
+            return np.ascontiguousarray(y.mean(axis=1), dtype=np.float32)
+    except (RuntimeError, sf.LibsndfileError):
+        pass
+    blocks = list(iter_audio(path, ffmpeg=ffmpeg or find_ffmpeg(), sr=sr))
+    return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+
+
+def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    ffmpeg: str,
+    duration_s: float = 0.0,
+    on_progress: Callable[[float], None] | None = None,
+    what: str = "ffmpeg",
+) -> None:
+    """Run an ffmpeg encode, reporting progress in seconds of output written.
+
+    Parameters
+    ----------
+    args : sequence of str
+        Arguments after the executable (inputs, filters, output).
+    duration_s : float
+        Expected output duration in seconds, for the progress callback.
+    on_progress : callable or None
+        Called with the seconds of output written so far.
+    what : str
+        Names the job in error messages.
+
+    Raises
+    ------
+    MediaError
+        If ffmpeg exits non-zero; the message carries ffmpeg's last line.
+    """
+    cmd = [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-progress", "pipe:1", *args]
+    with tempfile.TemporaryFile() as err, subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                key, _, value = line.strip().partition("=")
+                if key == "out_time_us" and on_progress and value.isdigit():
+                    on_progress(min(int(value) / 1e6, duration_s or float("inf")))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        if proc.wait() != 0:
+            err.seek(0)
+            message = _last_line(err.read().decode("utf-8", "replace"))
+            raise MediaError(f"{what} failed: {message}")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    On any error (including Ctrl-C) the temporary file is removed, so no
+    half-written output is ever left under the final name.
+    """
+    final = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".dramapic-", suffix=final.suffix, dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes it 0600
+        os.replace(tmp_path, final)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def codec_roundtrip(y: np.ndarray, *, sr: int, codec: str, bitrate: str, ffmpeg: str) -> np.ndarray:
+    """Encode ``y`` with a lossy codec and decode it back (training augmentation).
+
+    Parameters
+    ----------
+    codec : {"mp3", "aac", "opus"}
+    bitrate : str
+        ffmpeg bitrate, e.g. ``"32k"``.
+
+    Returns
+    -------
+    np.ndarray, float32, same length as ``y`` (padded or cut: codecs add delay).
+    """
+    # codec -> (encoder, muxer, demuxer)
+    encoders = {"mp3": ("libmp3lame", "mp3", "mp3"), "aac": ("aac", "adts", "aac"),
+                "opus": ("libopus", "ogg", "ogg")}
+    if codec not in encoders:
+        raise MediaError(f"unknown codec {codec!r}")
+    encoder, muxer, demuxer = encoders[codec]
+    pcm = ["-f", "f32le", "-ar", str(sr), "-ac", "1"]
+    enc = subprocess.run(
+        [ffmpeg, "-v", "error", "-nostdin", *pcm, "-i", "pipe:0", "-c:a", encoder, "-b:a", bitrate,
+         "-f", muxer, "pipe:1"],
+        input=np.asarray(y, "<f4").tobytes(), capture_output=True,
+    )
+    if enc.returncode != 0:
+        raise MediaError(f"{codec} encode failed: {_last_line(enc.stderr.decode('utf-8', 'replace'))}")
+    dec = subprocess.run(
+        [ffmpeg, "-v", "error", "-nostdin", "-f", demuxer, "-i", "pipe:0", *pcm, "pipe:1"],
+        input=enc.stdout, capture_output=True,
+    )
+    if dec.returncode != 0:
+        raise MediaError(f"{codec} decode failed: {_last_line(dec.stderr.decode('utf-8', 'replace'))}")
+    out = np.frombuffer(dec.stdout[: len(dec.stdout) // 4 * 4], "<f4").astype(np.float32)
+    if len(out) < len(y):
+        out = np.pad(out, (0, len(y) - len(out)))
+    return out[: len(y)]

@@ -1,0 +1,168 @@
+"""Model bundles: a fitted scikit-learn estimator plus everything needed to use it.
+
+A bundle is two files in ``models/``: ``NAME.joblib`` (the estimator) and
+``NAME.json`` (labels, n_fft, hop, feature names, sample rate, smoothing,
+training-data summary, library versions and the sha256 of the joblib file).
+:func:`load_bundle` checks that hash *before* unpickling, because unpickling
+an altered file can run arbitrary code.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError
+from .features import FeatureSpec, feature_names
+
+MODELS_ENV = "DRAMAPIC_MODELS"
+SOUND_TYPE = "sound_type"
+GENDER = "gender"
+
+
+@dataclass
+class ModelBundle:
+    """A classifier and the analysis settings it was trained with.
+
+    Attributes
+    ----------
+    name : str
+        ``sound_type`` or ``gender``.
+    estimator : sklearn estimator
+        Fitted; ``predict_proba`` columns follow ``labels``.
+    labels : list of str
+    spec : FeatureSpec
+        n_fft and sample rate the features must be computed with.
+    smooth : int
+        Width in windows of the centred moving average over probabilities.
+    meta : dict
+        Training summary, scores and library versions (free-form, JSON).
+    """
+
+    name: str
+    estimator: Any
+    labels: list[str]
+    spec: FeatureSpec
+    smooth: int = 1
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "unversioned"))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities, shape (n_windows, n_labels), columns as ``labels``."""
+        if len(X) == 0:
+            return np.zeros((0, len(self.labels)))
+        proba = self.estimator.predict_proba(X)
+        order = [list(self.estimator.classes_).index(lab) for lab in self.labels]
+        return proba[:, order]
+
+
+def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
+    """Write ``NAME.joblib`` and ``NAME.json`` into ``directory``; return the json path."""
+    import joblib
+
+    directory.mkdir(parents=True, exist_ok=True)
+    blob = directory / f"{bundle.name}.joblib"
+    joblib.dump(bundle.estimator, blob, compress=3)
+    card = {
+        "name": bundle.name,
+        "labels": bundle.labels,
+        "n_fft": bundle.spec.n_fft,
+        "hop": bundle.spec.hop,
+        "sr": bundle.spec.sr,
+        "features": feature_names(),
+        "smooth": bundle.smooth,
+        "sha256": _sha256(blob),
+        **bundle.meta,
+    }
+    path = directory / f"{bundle.name}.json"
+    path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def load_bundle(name: str, *, directory: Path | None = None) -> ModelBundle:
+    """Load a bundle, refusing it if its hash or feature list does not match.
+
+    Raises
+    ------
+    ModelError
+        Missing files, a sha256 mismatch (altered or corrupt file), or
+        features this version of the code does not compute.
+    """
+    import joblib
+
+    directory = directory or default_models_dir()
+    card_path, blob = directory / f"{name}.json", directory / f"{name}.joblib"
+    if not card_path.is_file() or not blob.is_file():
+        raise ModelError(f"model '{name}' not found in {directory} (run: dramapic-subs-train)")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{card_path}: unreadable model card ({exc})") from None
+    if _sha256(blob) != card.get("sha256"):
+        raise ModelError(f"{blob}: sha256 does not match {card_path.name}; refusing to load an altered model")
+    if card.get("features") != feature_names():
+        raise ModelError(f"{blob}: trained on other features than this version computes; retrain it")
+    estimator = joblib.load(blob)
+    fixed = {"name", "labels", "n_fft", "hop", "sr", "features", "smooth", "sha256"}
+    return ModelBundle(
+        name=name,
+        estimator=estimator,
+        labels=list(card["labels"]),
+        spec=FeatureSpec(n_fft=int(card["n_fft"]), sr=int(card["sr"])),
+        smooth=int(card.get("smooth", 1)),
+        meta={k: v for k, v in card.items() if k not in fixed},
+    )
+
+
+def default_models_dir() -> Path:
+    """``$DRAMAPIC_MODELS``, else the bundles installed with the package, else ``models/`` of a checkout."""
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV])
+    spec = importlib.util.find_spec("dramapic_subs.bundled_models")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def smooth_probabilities(proba: np.ndarray, *, width: int, valid: np.ndarray) -> np.ndarray:
+    """Centred moving average of probabilities over neighbouring valid windows.
+
+    Silent windows neither receive nor contribute probability mass, so a
+    pause does not drag the neighbouring speech towards its own guess.
+
+    Parameters
+    ----------
+    proba : np.ndarray, shape (n, k)
+    width : int
+        Odd number of windows averaged; 1 means no smoothing.
+    valid : np.ndarray of bool, shape (n,)
+        Windows that were classified (not silent).
+    """
+    if width <= 1 or len(proba) == 0:
+        return proba
+    half = width // 2
+    kernel = np.ones(2 * half + 1)
+    mask = valid.astype(float)
+    masked = np.where(valid[:, None], proba, 0.0)  # NaN rows of silent windows must not spread
+    num = np.stack([np.convolve(masked[:, j], kernel, mode="same") for j in range(proba.shape[1])], axis=1)
+    den = np.convolve(mask, kernel, mode="same")[:, None]
+    out = np.where(den > 0, num / np.maximum(den, 1e-12), proba)
+    out[~valid] = proba[~valid]
+    return out

@@ -1,0 +1,42 @@
+"""The one place for progress bars and messages (rich, on stderr).
+
+``quiet`` silences both, so scripts see only errors and their exit code.
+"""
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress as _RichProgress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+
+class Progress:
+    """Progress bars for the stages of a run; a no-op when ``quiet``."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.console = Console(stderr=True, quiet=quiet)
+        self._bars = _RichProgress(
+            TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+            console=self.console, disable=quiet or not sys.stderr.isatty(), transient=False,
+        )
+
+    def __enter__(self) -> "Progress":
+        self._bars.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bars.__exit__(*exc)
+
+    def task(self, description: str, *, total: float) -> int:
+        """Start a bar; ``total`` in the stage's own unit (seconds of media, files)."""
+        return self._bars.add_task(description, total=max(total, 1e-9))
+
+    def update(self, task: int, completed: float) -> None:
+        self._bars.update(task, completed=completed)
+
+    def log(self, message: str) -> None:
+        """A line for the user (stderr), unless quiet."""
+        self.console.print(message, highlight=False, markup=False)

@@ -1,0 +1,1 @@
+"""Shipped model bundles (data only): installed as ``dramapic_subs.bundled_models``."""
