@@ -161,8 +161,13 @@ def smooth_probabilities(proba: np.ndarray, *, width: int, valid: np.ndarray) ->
     kernel = np.ones(2 * half + 1)
     mask = valid.astype(float)
     masked = np.where(valid[:, None], proba, 0.0)  # NaN rows of silent windows must not spread
-    num = np.stack([np.convolve(masked[:, j], kernel, mode="same") for j in range(proba.shape[1])], axis=1)
-    den = np.convolve(mask, kernel, mode="same")[:, None]
+    n = len(proba)
+
+    def window_sum(x: np.ndarray) -> np.ndarray:  # "same" breaks when n < width
+        return np.convolve(x, kernel, mode="full")[half:half + n]
+
+    num = np.stack([window_sum(masked[:, j]) for j in range(proba.shape[1])], axis=1)
+    den = window_sum(mask)[:, None]
     out = np.where(den > 0, num / np.maximum(den, 1e-12), proba)
     out[~valid] = proba[~valid]
     return out

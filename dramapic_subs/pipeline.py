@@ -5,8 +5,12 @@ Each stage lives in its own module; this one only wires them in order.
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty, Queue
+from typing import Iterator
 
 import numpy as np
 
@@ -73,11 +77,15 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     progress = progress or Progress(quiet=True)
     task = progress.task("analysing", total=info.duration_s or 1.0)
     n = 0
-    for block in iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S):
-        for spec, fz in featurizers.items():
-            parts[spec].append(fz.push(block))
-        n += len(block)
-        progress.update(task, n / SR)
+    # One thread per n_fft: the FFTs and array maths release the GIL, so the
+    # two analyses share the cores while ffmpeg decodes in its own process.
+    with ThreadPoolExecutor(max_workers=len(featurizers)) as pool:
+        for block in _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S)):
+            done = {spec: pool.submit(fz.push, block) for spec, fz in featurizers.items()}
+            for spec, future in done.items():
+                parts[spec].append(future.result())
+            n += len(block)
+            progress.update(task, n / SR)
     if n == 0:
         raise MediaError(f"{path}: the audio stream is empty (zero length)")
     feats = {spec: WindowFeatures.concat(parts[spec] + [fz.finish()]) for spec, fz in featurizers.items()}
@@ -88,6 +96,42 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     start, end = grid.cue_times(n)
     return Analysis(source=path, duration_s=n / SR, window_s=grid.window_s, hop_s=grid.hop_s,
                     start_s=start, end_s=end, level_db=level, silent=silent, models=outputs)
+
+
+def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
+    """Read the next decoded blocks in a thread, so ffmpeg decodes while we analyse.
+
+    Without it ffmpeg stalls on a full pipe during every block's analysis.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def reader() -> None:
+        try:
+            for block in blocks:
+                if stop.is_set():
+                    break
+                queue.put(block)
+            queue.put(end)
+        except BaseException as exc:  # handed to the consumer, raised there
+            queue.put(exc)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                queue.get_nowait()
+            except Empty:
+                thread.join(0.05)
+        blocks.close()
 
 
 def _predict(model: ModelBundle, X: np.ndarray, silent: np.ndarray) -> ModelOutput:

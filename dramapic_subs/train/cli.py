@@ -1,0 +1,171 @@
+"""``dramapic-subs-train``: rebuild the shipped models and their dev report.
+
+    dramapic-subs-train fit       # ../shared/data/train -> models/
+    dramapic-subs-train evaluate  # models/ on ../shared/data/dev -> reports/dev.md
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import typer
+
+from ..features import FeatureSpec
+from ..models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, save_bundle
+from ..progress import Progress
+from . import fit as fitting
+from .report import GENDER_LABELS, SOUND_LABELS, breakdown, confusion_markdown, gender_scores, sound_scores
+from .tables import Table, build_tables, plan_jobs, read_manifest
+
+# Run from the project's root: the data lies beside it, models/ and reports/ in it.
+DEFAULT_DATA = Path(os.environ.get("DRAMAPIC_DATA", "../shared/data"))
+DEFAULT_MODELS = Path("models")
+DEFAULT_REPORT = Path("reports") / "dev.md"
+DEFAULT_CACHE = Path.home() / ".cache" / "dramapic-subs" / "tables"
+SOUND_NFFT, GENDER_NFFT = 1024, 512
+VERSION = "0.1.0"
+
+app = typer.Typer(add_completion=False, help=__doc__)
+
+
+def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None, quiet: bool) -> tuple[dict[int, Table], float, list[dict]]:
+    rows = read_manifest(data, split)
+    plan = plan_jobs(rows, augment_mixes=mixes)
+    specs = [FeatureSpec(GENDER_NFFT), FeatureSpec(SOUND_NFFT)]
+    t0 = time.perf_counter()
+    with Progress(quiet=quiet) as progress:
+        task = progress.task(f"features ({split})", total=len(plan))
+        tables = build_tables(plan, data_dir=data, specs=specs, cache_dir=cache, n_jobs=jobs,
+                              progress=lambda done: progress.update(task, done))
+    return tables, time.perf_counter() - t0, rows
+
+
+def _data_summary(rows: list[dict]) -> dict:
+    by_source: dict[str, dict] = defaultdict(lambda: {"files": 0, "minutes": 0.0, "categories": set(), "license": ""})
+    for r in rows:
+        s = by_source[r["source"]]
+        s["files"] += 1
+        s["minutes"] += float(r["duration_s"]) / 60
+        s["categories"].add(r["category"])
+        s["license"] = r["license"]
+    return {k: {**v, "minutes": round(v["minutes"], 1), "categories": sorted(v["categories"])}
+            for k, v in sorted(by_source.items())}
+
+
+@app.command("fit")
+def fit_cmd(
+    data: Path = typer.Option(DEFAULT_DATA, help="Folder with manifest.csv and train/."),
+    out: Path = typer.Option(DEFAULT_MODELS, help="Where the model bundles go."),
+    cache: Path = typer.Option(DEFAULT_CACHE, help="Feature cache (keyed by file hash and settings)."),
+    mixes: int = typer.Option(3000, help="Speech-over-bed augmentation mixes."),
+    jobs: int = typer.Option(-1, help="Parallel workers (joblib; -1: all cores)."),
+    candidates: str = typer.Option("hgb,logreg,mlp", help="Estimators compared on grouped CV."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Build the training tables, pick each model on grouped CV and write models/."""
+    tables, seconds, rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet)
+    n_rows = sum(len(t) for t in tables.values())
+    typer.echo(f"tables: {n_rows} window rows in {seconds:.0f} s ({n_rows / max(seconds, 1e-9):.0f} rows/s)")
+    summary = {"training_data": _data_summary(rows), "augmentation_mixes": mixes,
+               "versions": fitting.versions(), "version": VERSION}
+    names = [c.strip() for c in candidates.split(",") if c.strip()]
+    for task, nfft in ((fitting.sound_task(tables[SOUND_NFFT]), SOUND_NFFT),
+                       (fitting.gender_task(tables[GENDER_NFFT]), GENDER_NFFT)):
+        model, cv = fitting.select_and_fit(task, names=names, log=typer.echo)
+        labels = SOUND_LABELS if task.name == SOUND_TYPE else GENDER_LABELS
+        bundle = ModelBundle(task.name, model, labels, FeatureSpec(nfft), smooth=3,
+                             meta={**summary, "grouped_cv": _jsonable(cv), "train_windows": len(task.y)})
+        path = save_bundle(bundle, out)
+        typer.echo(f"wrote {path} ({cv['chosen']})")
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    data: Path = typer.Option(DEFAULT_DATA, help="Folder with manifest.csv and dev/."),
+    models: Path = typer.Option(DEFAULT_MODELS, help="Model bundles to score."),
+    cache: Path = typer.Option(DEFAULT_CACHE),
+    report: Path = typer.Option(DEFAULT_REPORT, help="Markdown report to write."),
+    jobs: int = typer.Option(-1),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Score the models on the dev split (other sources, never trained on)."""
+    tables, _, _ = _tables(data, "dev", mixes=0, jobs=jobs, cache=cache, quiet=quiet)
+    sound = load_bundle(SOUND_TYPE, directory=models)
+    gender = load_bundle(GENDER, directory=models)
+    t = tables[sound.spec.n_fft]
+    pred = np.asarray(sound.labels)[sound.predict_proba(t.X).argmax(axis=1)]
+    s = sound_scores(t.meta["category"], pred)
+    s["by_source"] = breakdown(t.meta["category"], pred, t.meta["source"])
+    gt = tables[gender.spec.n_fft]
+    gt = gt.where((gt.meta["category"] == "speech") & (gt.meta["gender"] != ""))
+    gpred = np.asarray(gender.labels)[gender.predict_proba(gt.X).argmax(axis=1)]
+    g = gender_scores(gt.meta["gender"], gpred)
+    g["by_source"] = breakdown(gt.meta["gender"], gpred, gt.meta["source"])
+    g["by_language"] = breakdown(gt.meta["gender"], gpred, gt.meta["language"])
+    results = {"sound_type": s, "gender": g}
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.with_suffix(".json").write_text(json.dumps(_jsonable(results), indent=1) + "\n")
+    report.write_text(_markdown(results, sound, gender))
+    typer.echo(f"speech-vs-rest balanced accuracy {s['speech_vs_rest_bacc']:.3f}, macro F1 {s['macro_f1']:.3f}, "
+               f"music/song called speech {s['music_song_called_speech']:.3f}, gender accuracy "
+               f"{g['accuracy']:.3f} (female {g['per_gender']['female']:.3f}, male {g['per_gender']['male']:.3f})")
+    typer.echo(f"wrote {report}")
+
+
+def _markdown(results: dict, sound: ModelBundle, gender: ModelBundle) -> str:
+    s, g = results["sound_type"], results["gender"]
+    lines = [
+        "# Accuracy on ../shared/data/dev (sources and speakers never trained on)",
+        "",
+        "Generated by `dramapic-subs-train evaluate`. Window level (2 s windows, 1 s hop), "
+        "silent windows excluded, no temporal smoothing (dev clips are separate recordings).",
+        "",
+        f"Models: sound type `{sound.meta.get('grouped_cv', {}).get('chosen', '?')}` at n_fft {sound.spec.n_fft}, "
+        f"gender `{gender.meta.get('grouped_cv', {}).get('chosen', '?')}` at n_fft {gender.spec.n_fft}.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| speech-vs-rest balanced accuracy | {s['speech_vs_rest_bacc']:.3f} |",
+        f"| 5-class macro F1 | {s['macro_f1']:.3f} |",
+        f"| music and song windows called speech | {s['music_song_called_speech']:.3f} |",
+        f"| gender accuracy on speech windows | {g['accuracy']:.3f} |",
+        f"| gender accuracy, female / male | {g['per_gender']['female']:.3f} / {g['per_gender']['male']:.3f} |",
+        "",
+        "Recall per class: " + ", ".join(f"{k} {v:.3f}" for k, v in s["recall"].items()),
+        "",
+        "## Sound-type confusion (windows)",
+        "",
+        confusion_markdown(s["confusion"], SOUND_LABELS),
+        "",
+        "## Sound type: accuracy per dev source",
+        "",
+        "| source | windows | accuracy |",
+        "|---|---|---|",
+        *[f"| {k} | {v['n']} | {v['accuracy']:.3f} |" for k, v in s["by_source"].items()],
+        "",
+        "## Gender: accuracy per source and language",
+        "",
+        "| group | windows | accuracy |",
+        "|---|---|---|",
+        *[f"| {k} | {v['n']} | {v['accuracy']:.3f} |" for k, v in {**g["by_source"], **g["by_language"]}.items()],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    return obj
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,178 @@
+"""Feature tables for training and evaluation, built in parallel and cached.
+
+One decode per file and one STFT per n_fft per file (the product's own
+streaming featurizer), files spread over joblib workers. Each file's windows
+are cached on disk under a key made of the file's content hash and the
+feature settings, so a re-run only computes what changed. Any joblib backend
+works: ``with joblib.parallel_config(backend="dask"): build_tables(...)``
+runs the same code on a Dask cluster.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..features import SILENCE_FLOOR_DB, FeatureSpec, featurize, feature_names
+from ..media import codec_roundtrip, find_ffmpeg, read_audio
+from ..windows import make_grid
+from . import augment
+
+SR = 16000
+FEATURE_VERSION = "4"        # bump when features.py changes what it computes
+RELATIVE_FLOOR_DB = 30.0     # also drop windows this far below the file's loudest
+META_COLS = ("path", "source", "category", "speaker", "gender", "language", "aug")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One item to featurize: a manifest file, or a mix of two."""
+
+    row: dict
+    mix: augment.MixSpec | None = None
+    gain_db: float = 0.0
+
+
+@dataclass
+class Table:
+    """Windows of many files for one n_fft.
+
+    Attributes
+    ----------
+    X : np.ndarray, shape (n, n_features)
+    meta : dict of str -> np.ndarray of str, shape (n,)
+        ``META_COLS`` of each window's file.
+    """
+
+    X: np.ndarray
+    meta: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def where(self, mask: np.ndarray) -> "Table":
+        return Table(self.X[mask], {k: v[mask] for k, v in self.meta.items()})
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, X=self.X, **{f"meta_{k}": v for k, v in self.meta.items()})
+
+    @staticmethod
+    def load(path: Path) -> "Table":
+        with np.load(path, allow_pickle=False) as z:
+            return Table(z["X"], {k[5:]: z[k] for k in z.files if k.startswith("meta_")})
+
+
+def read_manifest(data_dir: Path, split: str) -> list[dict]:
+    """Rows of ``manifest.csv`` for one split, with ``speaker`` made unique per source."""
+    with open(data_dir / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == split]
+    for r in rows:
+        r["speaker"] = f"{r['source']}:{r['speaker']}"
+    return rows
+
+
+def plan_jobs(rows: list[dict], *, augment_mixes: int, seed: int = 0) -> list[Job]:
+    """Every file (with a random gain when augmenting) plus the speech-over-bed mixes."""
+    rng = np.random.default_rng(seed)
+    jobs = [Job(r, gain_db=float(rng.uniform(*augment.GAIN_DB)) if augment_mixes else 0.0) for r in rows]
+    if augment_mixes:
+        by_path = {r["path"]: r for r in rows}
+        speech = [r["path"] for r in rows if r["category"] == "speech"]
+        beds = [r["path"] for r in rows if r["category"] in ("music", "noise", "nature")]
+        for spec in augment.plan_mixes(speech, beds, n=augment_mixes, seed=seed + 1):
+            row = dict(by_path[spec.speech])
+            jobs.append(Job(row, mix=spec))
+    return jobs
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _cache_key(job: Job, data_dir: Path, specs: list[FeatureSpec]) -> str:
+    parts = [FEATURE_VERSION, ",".join(str(s.n_fft) for s in specs), _file_hash(data_dir / job.row["path"]),
+             f"gain={job.gain_db:.3f}"]
+    if job.mix:
+        parts += [_file_hash(data_dir / job.mix.bed), job.mix.key()]
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()
+
+
+def _load_signal(job: Job, data_dir: Path, ffmpeg: str) -> np.ndarray:
+    y = read_audio(data_dir / job.row["path"], sr=SR, ffmpeg=ffmpeg)
+    if job.mix is None:
+        return augment.gain(y, job.gain_db) if job.gain_db else y
+    m = job.mix
+    rng = np.random.default_rng(m.seed)
+    bed = read_audio(data_dir / m.bed, sr=SR, ffmpeg=ffmpeg)
+    y = augment.mix_at_snr(y, bed, snr_db=m.snr_db, offset=int(m.bed_offset_s * SR))
+    y = augment.band_limit(y, sr=SR, kind=m.band, rng=rng)
+    y = augment.gain(y, m.gain_db)
+    if m.codec:
+        codec, bitrate = m.codec.split(":")
+        y = codec_roundtrip(y, sr=SR, codec=codec, bitrate=bitrate, ffmpeg=ffmpeg)
+    return y
+
+
+def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_dir: Path | None,
+                  ffmpeg: str) -> list[np.ndarray]:
+    """Feature rows of one job's non-silent windows, one array per spec (cached)."""
+    cache = None
+    if cache_dir is not None:
+        cache = cache_dir / (_cache_key(job, data_dir, specs) + ".npz")
+        if cache.is_file():
+            with np.load(cache) as z:
+                return [z[f"x{s.n_fft}"] for s in specs]
+    y = _load_signal(job, data_dir, ffmpeg)
+    grid = make_grid(sr=SR)
+    tables = [featurize(y, spec=s, grid=grid) for s in specs]
+    level = tables[-1].level_db  # same windows for every spec; take the largest FFT's level
+    keep = (level >= SILENCE_FLOOR_DB) & (level >= level.max(initial=-np.inf) - RELATIVE_FLOOR_DB)
+    out = [t.X[keep] for t in tables]
+    if cache is not None:
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **{f"x{s.n_fft}": x for s, x in zip(specs, out)})
+        os.replace(tmp, cache)
+    return out
+
+
+def build_tables(jobs: list[Job], *, data_dir: Path, specs: list[FeatureSpec], cache_dir: Path | None,
+                 n_jobs: int = -1, progress=None) -> dict[int, Table]:
+    """Featurize all jobs in parallel; return one :class:`Table` per n_fft.
+
+    Parameters
+    ----------
+    progress : callable or None
+        Called with the number of jobs finished so far.
+    """
+    from joblib import Parallel, delayed
+
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    ffmpeg = find_ffmpeg()
+    work = (delayed(featurize_job)(j, data_dir=data_dir, specs=specs, cache_dir=cache_dir, ffmpeg=ffmpeg)
+            for j in jobs)
+    results = []
+    for done, res in enumerate(Parallel(n_jobs=n_jobs, return_as="generator", batch_size=8)(work), 1):
+        results.append(res)
+        if progress:
+            progress(done)
+    tables = {}
+    for k, spec in enumerate(specs):
+        X = [r[k] for r in results]
+        counts = [len(x) for x in X]
+        meta = {c: np.repeat([_meta_value(j, c) for j in jobs], counts) for c in META_COLS}
+        width = len(feature_names())
+        tables[spec.n_fft] = Table(np.vstack(X) if X else np.zeros((0, width), np.float32), meta)
+    return tables
+
+
+def _meta_value(job: Job, col: str) -> str:
+    if col == "aug":
+        if job.mix is None:
+            return "gain" if job.gain_db else ""
+        return f"mix:{job.mix.band}:{job.mix.codec}"
+    return job.row.get(col, "")
