@@ -1,0 +1,141 @@
+"""The whole path on a built video: CLI -> SRT/VTT/JSON -> burned mp4."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pysrt
+import pytest
+
+from dramapic_subs.media import find_ffmpeg, probe
+
+from .conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def outputs(drama, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    before = hashlib.sha256(drama.path.read_bytes()).hexdigest()
+    proc = run_cli(drama.path, "--burn", "--format", "srt,vtt,json", "-o", out, "--quiet", check=True)
+    assert proc.stderr == ""
+    assert hashlib.sha256(drama.path.read_bytes()).hexdigest() == before, "input was modified"
+    return out
+
+
+def _window_labels(doc: dict, spans: list[tuple[float, float]]) -> list[str]:
+    labels = []
+    for w in doc["windows"]:
+        centre = (w["start"] + w["end"]) / 2
+        if any(a <= centre <= b for a, b in spans) and w["sound_type"]:
+            labels.append(max(w["sound_type"], key=w["sound_type"].get))
+    return labels
+
+
+def test_srt_parses_tiles_duration_without_overlap(drama, outputs):
+    subs = pysrt.open(str(outputs / "drama.srt"), encoding="utf-8")
+    assert len(subs) == pytest.approx(drama.duration, abs=1.01)
+    assert subs[0].start.ordinal == 0
+    for a, b in zip(subs, subs[1:]):
+        assert a.end.ordinal <= b.start.ordinal, "cues overlap"
+        assert b.start.ordinal - a.end.ordinal <= 1, "gap between cues"
+    assert subs[-1].end.ordinal / 1000 == pytest.approx(drama.duration, abs=0.05)
+    assert all(s.text.strip() for s in subs)
+
+
+def test_probabilities_are_distributions(outputs):
+    doc = json.loads((outputs / "drama.json").read_text(encoding="utf-8"))
+    assert set(doc["models"]) == {"sound_type", "gender"}
+    assert doc["models"]["sound_type"]["n_fft"] == 1024 and doc["models"]["gender"]["n_fft"] == 512
+    assert doc["models"]["sound_type"]["hop"] == 256 and doc["models"]["gender"]["hop"] == 128
+    classified = [w for w in doc["windows"] if not w["silence"]]
+    assert len(classified) > 0.8 * len(doc["windows"])
+    for w in classified:
+        assert set(w["sound_type"]) == {"speech", "song", "music", "noise", "nature"}
+        assert set(w["gender"]) == {"female", "male"}
+        for probs in (w["sound_type"], w["gender"]):
+            assert sum(probs.values()) == pytest.approx(1.0, abs=1e-3)
+            assert all(0.0 <= p <= 1.0 for p in probs.values())
+
+
+def test_speech_is_speech_and_music_is_not(drama, outputs):
+    doc = json.loads((outputs / "drama.json").read_text(encoding="utf-8"))
+    speech = _window_labels(doc, drama.windows_inside("speech"))
+    music = _window_labels(doc, drama.windows_inside("music"))
+    assert len(speech) >= 8 and len(music) >= 8
+    assert speech.count("speech") / len(speech) >= 0.8, speech
+    assert music.count("speech") / len(music) <= 0.2, music
+
+
+def test_silence_is_marked_and_not_classified(drama, outputs):
+    doc = json.loads((outputs / "drama.json").read_text(encoding="utf-8"))
+    (a, b), = [(a, b) for a, b, lab in drama.segments if lab == "silence"]
+    half = doc["window"] / 2
+    # Cues whose whole window lies in the gap must be silent; no cue away from it may be.
+    inside = [w for w in doc["windows"] if (w["start"] + w["end"]) / 2 - half >= a
+              and (w["start"] + w["end"]) / 2 + half <= b]
+    silent = [w for w in doc["windows"] if w["silence"]]
+    assert inside and all(w["silence"] for w in inside)
+    assert all(a - half <= w["start"] and w["end"] <= b + half for w in silent)
+    assert all(w["sound_type"] is None and w["gender"] is None for w in silent)
+    assert all(w["text"] == "(silence)" for w in silent)
+
+
+def test_json_and_vtt_match_srt(outputs):
+    subs = pysrt.open(str(outputs / "drama.srt"), encoding="utf-8")
+    doc = json.loads((outputs / "drama.json").read_text(encoding="utf-8"))
+    assert [s.text for s in subs] == [w["text"] for w in doc["windows"]]
+    assert [s.start.ordinal for s in subs] == [round(w["start"] * 1000) for w in doc["windows"]]
+    assert [s.end.ordinal for s in subs] == [round(w["end"] * 1000) for w in doc["windows"]]
+    vtt = (outputs / "drama.vtt").read_text(encoding="utf-8")
+    assert vtt.startswith("WEBVTT")
+    assert vtt.count(" --> ") == len(subs)
+    assert subs[0].text in vtt
+
+
+def test_cue_text_puts_top_labels_first(outputs):
+    doc = json.loads((outputs / "drama.json").read_text(encoding="utf-8"))
+    for w in doc["windows"]:
+        if w["silence"]:
+            continue
+        sound, gender = w["text"].split(" | ")
+        top = max(w["sound_type"], key=w["sound_type"].get)
+        assert sound.startswith(f"{top} {round(100 * w['sound_type'][top])}%")
+        assert gender.split()[0] == max(w["gender"], key=w["gender"].get)
+
+
+def test_burned_video_keeps_duration_audio_and_shows_captions(drama, outputs):
+    from moviepy import VideoFileClip
+
+    burned = outputs / "drama.subtitled.mp4"
+    info = probe(burned, ffmpeg=find_ffmpeg())
+    assert info.has_audio and info.has_video
+    assert info.duration_s == pytest.approx(drama.duration, abs=0.15)
+    assert not list(outputs.glob(".dramapic-*")), "temporary file left behind"
+    with VideoFileClip(str(drama.path)) as a, VideoFileClip(str(burned)) as b:
+        t = 5.05
+        fa, fb = a.get_frame(t).astype(int), b.get_frame(t).astype(int)
+    changed = np.abs(fa - fb).max(axis=2) > 80
+    h = changed.shape[0]
+    assert changed[int(0.75 * h):].mean() > 0.01, "no caption drawn at the bottom"
+    assert changed[: int(0.5 * h)].mean() < 0.002, "picture changed away from the captions"
+
+
+def test_audio_only_input_burns_onto_a_blank_picture(tmp_path, ffmpeg):
+    from .conftest import mux, tone
+
+    wav = mux(ffmpeg, tone(3.0), tmp_path / "song.m4a", video=False)
+    assert run_cli(wav, "--burn", "--quiet").returncode == 0
+    info = probe(tmp_path / "song.subtitled.mp4", ffmpeg=ffmpeg)
+    assert info.has_video and (info.width, info.height) == (1280, 720)
+    assert info.has_audio and info.duration_s == pytest.approx(3.0, abs=0.15)
+
+
+def test_one_bad_input_does_not_stop_the_others(tmp_path, ffmpeg):
+    from .conftest import mux, tone
+
+    good = mux(ffmpeg, tone(3.0), tmp_path / "good.mp4")
+    proc = run_cli(tmp_path / "missing.mp4", good, "--quiet")
+    assert proc.returncode == 1
+    assert "missing.mp4" in proc.stderr and proc.stderr.count("\n") == 1
+    assert (tmp_path / "good.srt").is_file()
