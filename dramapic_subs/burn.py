@@ -44,7 +44,7 @@ def burn(src: Path, analysis: Analysis, out: Path, *, lang: str, ffmpeg: str, in
     The file appears under its final name only once ffmpeg has finished.
     """
     progress = progress or Progress(quiet=True)
-    task = progress.task("burning", total=analysis.duration_s)
+    task = progress.task(f"burning {out.name}", total=analysis.duration_s)
     with tempfile.TemporaryDirectory(prefix="dramapic-burn-") as tmp:
         folder = Path(tmp)
         captions.write(analysis, "srt", folder / "captions.srt", lang=lang)

@@ -133,6 +133,7 @@ def iter_audio(
     ffmpeg: str,
     sr: int,
     block_s: float = 30.0,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode the first audio stream to mono float32 and yield it in blocks.
 
@@ -146,6 +147,9 @@ def iter_audio(
         Output sample rate in Hz.
     block_s : float
         Block length in seconds; memory use is bounded by it, not by the file.
+    on_warning : callable or None
+        Told when ffmpeg fails part-way (a truncated or corrupt file): the
+        audio decoded up to that point is kept and analysed.
 
     Yields
     ------
@@ -168,23 +172,26 @@ def iter_audio(
         cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL
     ) as proc:
         assert proc.stdout is not None
-        got_any = False
+        got = 0
         try:
             while True:
                 data = _read_exact(proc.stdout, block_bytes)
                 if not data:
                     break
-                got_any = True
+                got += len(data)
                 usable = len(data) - len(data) % 4
                 yield np.frombuffer(data[:usable], dtype="<f4").astype(np.float32)
         finally:
             if proc.poll() is None:
                 proc.kill()
-        code = proc.wait()
-        if code != 0 and not got_any:
+        if proc.wait() != 0:
             err.seek(0)
             message = _last_line(err.read().decode("utf-8", "replace"))
-            raise MediaError(f"{path}: ffmpeg could not decode the audio ({message})")
+            if not got:
+                raise MediaError(f"{path}: ffmpeg could not decode the audio ({message})")
+            if on_warning:
+                on_warning(f"{path}: decoding stopped after {got / 4 / sr:.1f} s ({message}); "
+                           "captions cover what was decoded")
 
 
 def _read_exact(stream, n: int) -> bytes:

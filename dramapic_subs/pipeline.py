@@ -26,6 +26,7 @@ from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
 
 SR = 16000
 BLOCK_S = 30.0  # decode block: bounds memory whatever the file's length
+SHORT_DECODE_S = 2.0  # decoded audio this much shorter than the container says: warn
 
 
 @dataclass(frozen=True)
@@ -75,12 +76,13 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     featurizers = {m.spec: StreamFeaturizer(m.spec, grid) for m in models}
     parts: dict = {spec: [] for spec in featurizers}
     progress = progress or Progress(quiet=True)
-    task = progress.task("analysing", total=info.duration_s or 1.0)
+    task = progress.task(f"analysing {path.name}", total=info.duration_s or 1.0)
     n = 0
     # One thread per n_fft: the FFTs and array maths release the GIL, so the
     # two analyses share the cores while ffmpeg decodes in its own process.
     with ThreadPoolExecutor(max_workers=len(featurizers)) as pool:
-        for block in _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S)):
+        for block in _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S,
+                                             on_warning=progress.warn)):
             done = {spec: pool.submit(fz.push, block) for spec, fz in featurizers.items()}
             for spec, future in done.items():
                 parts[spec].append(future.result())
@@ -88,6 +90,9 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
             progress.update(task, n / SR)
     if n == 0:
         raise MediaError(f"{path}: the audio stream is empty (zero length)")
+    if info.duration_s - n / SR > SHORT_DECODE_S:
+        progress.warn(f"{path}: only {n / SR:.1f} s of {info.duration_s:.1f} s decoded (truncated file?); "
+                      "captions cover what was decoded")
     feats = {spec: WindowFeatures.concat(parts[spec] + [fz.finish()]) for spec, fz in featurizers.items()}
     progress.update(task, info.duration_s or 1.0)
     level = next(iter(feats.values())).level_db

@@ -18,7 +18,7 @@ class Progress:
         self.quiet = quiet
         self.console = Console(stderr=True, quiet=quiet)
         self._bars = _RichProgress(
-            TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description:<30.30}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TimeRemainingColumn(),
             console=self.console, disable=quiet or not sys.stderr.isatty(), transient=False,
         )
@@ -40,3 +40,7 @@ class Progress:
     def log(self, message: str) -> None:
         """A line for the user (stderr), unless quiet."""
         self.console.print(message, highlight=False, markup=False)
+
+    def warn(self, message: str) -> None:
+        """A problem the run survived: one line on stderr, even when quiet."""
+        print(f"dramapic-subs: warning: {message}", file=sys.stderr)
