@@ -1,6 +1,8 @@
-"""Burn captions into the video with ffmpeg's libass ``subtitles`` filter.
+"""Captions into the video: burned in with libass, or embedded as a soft track.
 
-One encode pass in ffmpeg; no frame ever crosses into Python. The captions
+Burning is one encode pass in ffmpeg's ``subtitles`` filter; no frame ever
+crosses into Python. Embedding adds a selectable mov_text track and copies
+video and audio untouched. The captions
 and the shipped font are copied into a private temporary folder first, so the
 filter string only ever names safe paths: whatever characters the user's
 file names hold (quotes, colons, commas, brackets, Hangul), the filter
@@ -73,3 +75,35 @@ def _burn_args(src: Path, part: Path, folder: Path, info: MediaInfo, duration_s:
         "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
         *audio, "-movflags", "+faststart", "-f", "mp4", ffmpeg_path_arg(part),
     ]
+
+
+LANG_TAGS = {"en": "eng", "ko": "kor"}
+
+
+def embed(src: Path, analysis: Analysis, out: Path, *, lang: str, ffmpeg: str, info: MediaInfo,
+          progress: Progress | None = None) -> Path:
+    """Write ``out``: the input's streams copied, plus the captions as a mov_text track."""
+    progress = progress or Progress(quiet=True)
+    task = progress.task(f"embedding {out.name}", total=analysis.duration_s)
+    with tempfile.TemporaryDirectory(prefix="dramapic-embed-") as tmp:
+        srt = Path(tmp) / "captions.srt"
+        captions.write(analysis, "srt", srt, lang=lang)
+        with atomic_output(out) as part:
+            run_ffmpeg(_embed_args(src, srt, part, info, lang), ffmpeg=ffmpeg, duration_s=analysis.duration_s,
+                       on_progress=lambda s: progress.update(task, s), what=f"embedding into {src.name}")
+    progress.update(task, analysis.duration_s)
+    return out
+
+
+def _embed_args(src: Path, srt: Path, part: Path, info: MediaInfo, lang: str) -> list[str]:
+    """Stream-copy command built with ffmpeg-python, whose stream selectors spell the -map options."""
+    import ffmpeg as ffmpeg_python
+
+    media = ffmpeg_python.input(ffmpeg_path_arg(src))
+    subs = ffmpeg_python.input(str(srt), sub_charenc="UTF-8")
+    streams = ([media["v:0"]] if info.has_video else []) + [media["a:0"], subs["0"]]
+    audio = {"acodec": "copy"} if info.audio_codec in MP4_AUDIO else {"acodec": "aac", "audio_bitrate": "192k"}
+    out = ffmpeg_python.output(*streams, ffmpeg_path_arg(part), vcodec="copy", scodec="mov_text", f="mp4",
+                               movflags="+faststart", **audio,
+                               **{"metadata:s:s:0": f"language={LANG_TAGS.get(lang, 'und')}"})
+    return ["-y", *out.compile(cmd="ffmpeg")[1:]]

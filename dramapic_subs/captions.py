@@ -14,6 +14,7 @@ import numpy as np
 from .errors import ParameterError
 from .media import atomic_output
 from .result import Analysis, ModelOutput
+from .summary import summarize
 
 LABELS = {
     "en": {"speech": "speech", "song": "song", "music": "music", "noise": "noise",
@@ -90,6 +91,7 @@ def to_dict(analysis: Analysis, *, lang: str = "en") -> dict:
         windows.append(w)
     return {
         "source": str(analysis.source),
+        "summary": summarize(analysis).to_dict(),
         "duration": round(analysis.duration_s, 3),
         "window": analysis.window_s,
         "hop": analysis.hop_s,

@@ -1,20 +1,23 @@
 """``dramapic-subs``: the command line.
 
-Parses flags, runs the pipeline per input, and turns every user-caused error
-into one line on stderr and a non-zero exit.
+Parses flags, expands inputs, runs the pipeline per input (in parallel with
+``--jobs``), and turns every user-caused error into one line on stderr and a
+non-zero exit.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
 
 import typer
 
 from . import __version__
 from .captions import check_lang, parse_formats
-from .errors import DramapicError
-from .pipeline import Options, load_models, process
+from .errors import DramapicError, ParameterError
+from .inputs import expand_inputs
+from .pipeline import FileReport, Options, load_models, run_batch
 from .progress import Progress
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
 
@@ -31,14 +34,20 @@ def _version(value: bool) -> None:
 
 @app.command()
 def run(
-    inputs: List[Path] = typer.Argument(..., help="Video or audio files to caption.", show_default=False),
+    inputs: List[Path] = typer.Argument(..., help="Video or audio files, folders (searched recursively) or globs.",
+                                        show_default=False),
     burn: bool = typer.Option(False, "--burn", help="Also write <stem>.subtitled.mp4 with the captions burned in."),
     fmt: str = typer.Option("srt", "--format", "-f", help="Caption formats, comma-separated: srt, vtt, json."),
     out_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Folder for outputs (default: beside each input)."),
     window: float = typer.Option(DEFAULT_WINDOW_S, "--window", help="Analysis window, seconds."),
     hop: float = typer.Option(DEFAULT_HOP_S, "--hop", help="Hop between windows = caption length, seconds."),
     lang: str = typer.Option("en", "--lang", help="Caption label language: en or ko."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    plot: bool = typer.Option(False, "--plot", help="Also write <stem>.timeline.png."),
+    html: bool = typer.Option(False, "--html", help="Also write <stem>.review.html, a review page."),
+    embed: bool = typer.Option(False, "--embed", help="Also write <stem>.captioned.mp4 with a soft subtitle track."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Files processed in parallel (-1: one per core)."),
+    dask: Optional[str] = typer.Option(None, "--dask", help="Run the files on this Dask scheduler (address)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (and redo up-to-date ones)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or messages; errors only."),
     ffmpeg: Optional[str] = typer.Option(None, "--ffmpeg", envvar="DRAMAPIC_FFMPEG",
                                          help="ffmpeg binary (default: the one from imageio-ffmpeg)."),
@@ -52,38 +61,75 @@ def run(
     try:
         opts = Options(window_s=window, hop_s=hop, formats=tuple(parse_formats(fmt)), burn=burn,
                        out_dir=out_dir, lang=check_lang(lang), overwrite=overwrite, ffmpeg=ffmpeg,
-                       models_dir=models)
+                       models_dir=models, plot=plot, html=html, embed=embed)
         make_grid(sr=16000, window_s=window, hop_s=hop)  # reject bad lengths before any work
+        if jobs == 0 or jobs < -1:
+            raise ParameterError(f"--jobs must be a positive number or -1, got {jobs}")
         bundles = load_models(models)
     except DramapicError as exc:
-        _fail(str(exc))
-    failed = 0
-    for src in inputs:
-        try:
-            with progress:
-                _, written = process(src, opts, bundles, progress)
-            for path in written:
-                progress.log(f"wrote {path}")
-        except DramapicError as exc:
-            failed += 1
-            _error(str(exc))
-        except OSError as exc:  # disk full, permission denied mid-write, ...
-            failed += 1
-            _error(f"{src}: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
-        except KeyboardInterrupt:
-            _error("interrupted; no partial output was left")
-            raise typer.Exit(130)
-    if failed:
+        _error(str(exc))
+        raise typer.Exit(2)
+    files, problems = expand_inputs(inputs)
+    for problem in problems:
+        _error(problem)
+    reports: list[FileReport] = []
+    try:
+        with _backend(dask):
+            for report in run_batch(files, opts, bundles, jobs=-1 if dask else jobs, progress=progress):
+                reports.append(report)
+                _tell(report, progress)
+    except KeyboardInterrupt:
+        _error("interrupted; no partial output was left")
+        raise typer.Exit(130)
+    if len(reports) > 1 or (reports and reports[0].summary):
+        progress.table(["file", "result", "speech", "music", "ambient", "silence", "female", "looks like"],
+                       [_row(r) for r in reports],
+                       title="music = music + song, ambient = noise + nature, female = share of speech time")
+        if len(reports) == 1 and reports[0].summary:
+            progress.log(f"looks like {reports[0].summary.video_type}: {reports[0].summary.reason}")
+    if problems or any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _backend(address: str | None) -> Iterator[None]:
+    """joblib's Dask backend on the named scheduler, or nothing."""
+    if not address:
+        yield
+        return
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise DramapicError("--dask needs dask[distributed]: pip install 'dask[distributed]'") from None
+    import joblib
+
+    with Client(address), joblib.parallel_config(backend="dask"):
+        yield
+
+
+def _tell(report: FileReport, progress: Progress) -> None:
+    if report.status == "failed":
+        _error(report.message)
+    elif report.status == "skipped":
+        progress.log(f"skipped {report.source}: {report.message} (--overwrite redoes it)")
+    else:
+        for path in report.outputs:
+            progress.log(f"wrote {path}")
+
+
+def _row(report: FileReport) -> list[str]:
+    s = report.summary
+    if s is None:
+        return [report.source.name, report.status, *[""] * 6]
+    pct = lambda x: f"{100 * x:.0f}%"  # noqa: E731
+    female = pct(s.voices["female"]) if s.voices else "-"
+    return [report.source.name, report.status, pct(s.shares["speech"]),
+            pct(s.shares["music"] + s.shares["song"]), pct(s.shares["noise"] + s.shares["nature"]),
+            pct(s.shares["silence"]), female, s.video_type]
 
 
 def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
-
-
-def _fail(message: str) -> None:
-    _error(message)
-    raise typer.Exit(2)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ Each stage lives in its own module; this one only wires them in order.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,13 +16,14 @@ from typing import Iterator
 import numpy as np
 
 from . import burn as burner
-from . import captions
+from . import captions, plot, review
 from .errors import DramapicError, MediaError, ParameterError
 from .features import SILENCE_FLOOR_DB, StreamFeaturizer, WindowFeatures
 from .media import MediaInfo, find_ffmpeg, iter_audio, probe
 from .models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, smooth_probabilities
 from .progress import Progress
 from .result import Analysis, ModelOutput
+from .summary import Summary, summarize
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
 
 SR = 16000
@@ -42,6 +44,9 @@ class Options:
     overwrite: bool = False
     ffmpeg: str | None = None
     models_dir: Path | None = None
+    plot: bool = False
+    html: bool = False
+    embed: bool = False
 
 
 def load_models(models_dir: Path | None = None) -> list[ModelBundle]:
@@ -147,13 +152,24 @@ def _predict(model: ModelBundle, X: np.ndarray, silent: np.ndarray) -> ModelOutp
                        model.smooth, proba)
 
 
+# Output name suffixes, keyed by what makes them; caption formats use their own.
+SUFFIXES = {"burn": ".subtitled.mp4", "embed": ".captioned.mp4", "plot": ".timeline.png", "html": ".review.html"}
+
+
 def output_paths(src: Path, opts: Options) -> dict[str, Path]:
-    """Where each output of ``src`` goes, keyed by format (and ``burn``)."""
+    """Where each output of ``src`` goes, keyed by format or by ``burn``/``embed``/``plot``/``html``."""
     folder = opts.out_dir or src.parent
     paths = {fmt: folder / f"{src.stem}.{fmt}" for fmt in opts.formats}
-    if opts.burn:
-        paths["burn"] = folder / f"{src.stem}.subtitled.mp4"
+    for key, suffix in SUFFIXES.items():
+        if getattr(opts, key):
+            paths[key] = folder / f"{src.stem}{suffix}"
     return paths
+
+
+def up_to_date(src: Path, paths: dict[str, Path]) -> bool:
+    """Every output exists and is newer than the input: the job was done before."""
+    mtime = src.stat().st_mtime
+    return all(p.is_file() and p.stat().st_mtime >= mtime for p in paths.values())
 
 
 def check_outputs(src: Path, paths: dict[str, Path], opts: Options) -> None:
@@ -170,21 +186,91 @@ def check_outputs(src: Path, paths: dict[str, Path], opts: Options) -> None:
             raise ParameterError(f"{p} exists (use --overwrite to replace it)")
 
 
-def process(src: Path, opts: Options, models: list[ModelBundle], progress: Progress) -> tuple[Analysis, list[Path]]:
-    """Analyse one input and write every requested output; return what was written."""
+@dataclass(frozen=True)
+class FileReport:
+    """How one input went: ``done``, ``skipped`` (outputs up to date) or ``failed``."""
+
+    source: Path
+    status: str
+    outputs: tuple[Path, ...] = ()
+    summary: Summary | None = None
+    message: str = ""
+
+
+def process(src: Path, opts: Options, models: list[ModelBundle], progress: Progress) -> FileReport:
+    """Analyse one input and write every requested output.
+
+    Outputs that all exist and are newer than the input are left alone
+    (``skipped``) unless ``opts.overwrite``. Raises DramapicError on bad input.
+    """
     paths = output_paths(src, opts)
+    if src.is_file() and not opts.overwrite and up_to_date(src, paths):
+        return FileReport(src, "skipped", tuple(paths.values()), message="outputs are up to date")
     check_outputs(src, paths, opts)
     ffmpeg = find_ffmpeg(opts.ffmpeg)
     info = probe(src, ffmpeg=ffmpeg)
     analysis = analyze(src, models=models, window_s=opts.window_s, hop_s=opts.hop_s, ffmpeg=ffmpeg,
                        progress=progress, info=info)
+    summary = summarize(analysis)
     # Each output is written atomically, so an interrupted burn leaves the
     # finished captions and no partial video.
     written = [captions.write(analysis, fmt, paths[fmt], lang=opts.lang) for fmt in opts.formats]
+    if opts.plot or opts.html:
+        written += _timeline_outputs(analysis, summary, paths, opts)
+    if opts.embed:
+        written.append(burner.embed(src, analysis, paths["embed"], lang=opts.lang, ffmpeg=ffmpeg, info=info,
+                                    progress=progress))
     if opts.burn:
         written.append(burner.burn(src, analysis, paths["burn"], lang=opts.lang, ffmpeg=ffmpeg,
                                    info=info, progress=progress))
-    return analysis, written
+    return FileReport(src, "done", tuple(written), summary)
 
 
-__all__ = ["Options", "analyze", "process", "load_models", "output_paths", "DramapicError"]
+def _timeline_outputs(analysis: Analysis, summary: Summary, paths: dict[str, Path], opts: Options) -> list[Path]:
+    """The timeline PNG and/or the review page (which inlines that PNG)."""
+    with tempfile.TemporaryDirectory(prefix="dramapic-plot-") as tmp:
+        png = paths["plot"] if opts.plot else Path(tmp) / "timeline.png"
+        geometry = plot.timeline_png(analysis, png)
+        written = [png] if opts.plot else []
+        if opts.html:
+            written.append(review.write_page(analysis, summary, png, geometry, paths["html"], lang=opts.lang))
+    return written
+
+
+def process_safely(src: Path, opts: Options, models: list[ModelBundle], progress: Progress | None = None) -> FileReport:
+    """:func:`process`, with a user-caused error turned into a ``failed`` report."""
+    try:
+        return process(src, opts, models, progress or Progress(quiet=True))
+    except DramapicError as exc:
+        return FileReport(src, "failed", message=str(exc))
+    except OSError as exc:  # disk full, permission denied mid-write, ...
+        where = f": {exc.filename}" if exc.filename else ""
+        return FileReport(src, "failed", message=f"{src}: {exc.strerror or exc}{where}")
+
+
+def run_batch(inputs: list[Path], opts: Options, models: list[ModelBundle], *, jobs: int = 1,
+              progress: Progress | None = None) -> Iterator[FileReport]:
+    """Process many inputs, in parallel with joblib when ``jobs != 1``; yield reports as they finish.
+
+    Any joblib backend serves: inside ``joblib.parallel_config(backend="dask")``
+    the files are spread over a Dask cluster's workers (which must see the
+    same paths).
+    """
+    progress = progress or Progress(quiet=True)
+    if jobs == 1 or len(inputs) <= 1:
+        for src in inputs:
+            with progress:
+                yield process_safely(src, opts, models, progress)
+        return
+    from joblib import Parallel, delayed
+
+    with progress:
+        task = progress.task("files", total=len(inputs))
+        work = (delayed(process_safely)(src, opts, models) for src in inputs)
+        for done, report in enumerate(Parallel(n_jobs=jobs, return_as="generator_unordered")(work), 1):
+            progress.update(task, done)
+            yield report
+
+
+__all__ = ["Options", "FileReport", "analyze", "process", "process_safely", "run_batch", "load_models",
+           "output_paths"]

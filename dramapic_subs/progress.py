@@ -41,6 +41,15 @@ class Progress:
         """A line for the user (stderr), unless quiet."""
         self.console.print(message, highlight=False, markup=False)
 
+    def table(self, columns: list[str], rows: list[list[str]], *, title: str | None = None) -> None:
+        """A table for the user (stderr), unless quiet."""
+        from rich.table import Table
+
+        table = Table(*columns, title=title, title_justify="left")
+        for row in rows:
+            table.add_row(*row)
+        self.console.print(table)
+
     def warn(self, message: str) -> None:
         """A problem the run survived: one line on stderr, even when quiet."""
         print(f"dramapic-subs: warning: {message}", file=sys.stderr)

@@ -77,3 +77,10 @@ def make_grid(*, sr: int, window_s: float = DEFAULT_WINDOW_S, hop_s: float = DEF
     if window_s < hop_s:
         raise ParameterError(f"--window ({window_s} s) must not be shorter than --hop ({hop_s} s)")
     return WindowGrid(sr=sr, window=round(window_s * sr), hop=round(hop_s * sr))
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of consecutive True windows as ``(first, last)`` index pairs (inclusive)."""
+    m = np.asarray(mask, bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], m, [False]]).astype(int)))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]

@@ -39,8 +39,10 @@ def test_missing_file(tmp_path):
     assert _listing(tmp_path) == []
 
 
-def test_directory_is_not_a_file(tmp_path):
-    _assert_one_line_error(run_cli(tmp_path), "not a file")
+def test_directory_without_media(tmp_path):
+    (tmp_path / "notes.txt").write_text("no media here")
+    _assert_one_line_error(run_cli(tmp_path), str(tmp_path), "holds no video or audio files")
+    assert _listing(tmp_path) == ["notes.txt"]
 
 
 def test_text_file_named_mp4(tmp_path):
@@ -93,6 +95,8 @@ def test_missing_output_folder(tmp_path, short_clip):
 def test_existing_output_needs_overwrite(tmp_path, short_clip):
     srt = tmp_path / "short.srt"
     srt.write_text("keep me")
+    # Older than the input, so not a finished job that would simply be skipped.
+    os.utime(srt, (short_clip.stat().st_mtime - 60,) * 2)
     _assert_one_line_error(run_cli(short_clip), "short.srt", "--overwrite")
     assert srt.read_text() == "keep me"
     assert run_cli(short_clip, "--overwrite", "--quiet").returncode == 0
