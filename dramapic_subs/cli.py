@@ -61,7 +61,7 @@ def run(
     try:
         opts = Options(window_s=window, hop_s=hop, formats=tuple(parse_formats(fmt)), burn=burn,
                        out_dir=out_dir, lang=check_lang(lang), overwrite=overwrite, ffmpeg=ffmpeg,
-                       models_dir=models, plot=plot, html=html, embed=embed)
+                       plot=plot, html=html, embed=embed)
         make_grid(sr=16000, window_s=window, hop_s=hop)  # reject bad lengths before any work
         if jobs == 0 or jobs < -1:
             raise ParameterError(f"--jobs must be a positive number or -1, got {jobs}")

@@ -43,7 +43,6 @@ class Options:
     lang: str = "en"
     overwrite: bool = False
     ffmpeg: str | None = None
-    models_dir: Path | None = None
     plot: bool = False
     html: bool = False
     embed: bool = False

@@ -46,3 +46,81 @@ def confusion_markdown(confusion: list[list[int]], labels: list[str]) -> str:
     for lab, row in zip(labels, confusion):
         lines.append(f"| {lab} | " + " | ".join(str(v) for v in row) + " |")
     return "\n".join(lines)
+
+
+def experiments_markdown(runs: list, *, matched: dict[str, str]) -> str:
+    """The n_fft x classifier x feature-set tables, with which n_fft wins on dev.
+
+    ``matched`` names, per task, the classifier whose pooled-vs-matched
+    comparison is reported.
+    """
+    sound = [r for r in runs if r.task == "sound_type" and r.train_n_fft != "all"]
+    gender = [r for r in runs if r.task == "gender" and r.train_n_fft != "all"]
+    lines = ["## Sound type on dev", "",
+             "| n_fft | features | classifier | speech-vs-rest bacc | macro F1 | music/song called speech | "
+             + " | ".join(f"recall {lab}" for lab in SOUND_LABELS) + " | fit s |",
+             "|---" * (7 + len(SOUND_LABELS)) + "|"]
+    for r in sound:
+        s = r.scores
+        lines.append(f"| {r.n_fft} | {r.features} | {r.classifier} | {s['speech_vs_rest_bacc']:.3f} | "
+                     f"{s['macro_f1']:.3f} | {s['music_song_called_speech']:.3f} | "
+                     + " | ".join(f"{s['recall'][lab]:.3f}" for lab in SOUND_LABELS) + f" | {r.seconds:.0f} |")
+    lines += ["", "## Gender on dev speech windows", "",
+              "| n_fft | features | classifier | accuracy | female | male | fit s |", "|---" * 7 + "|"]
+    for r in gender:
+        s = r.scores
+        lines.append(f"| {r.n_fft} | {r.features} | {r.classifier} | {s['accuracy']:.3f} | "
+                     f"{s['per_gender']['female']:.3f} | {s['per_gender']['male']:.3f} | {r.seconds:.0f} |")
+    lines += ["", "## Which n_fft wins on dev", ""]
+    for task, key, label in (("sound_type", "macro_f1", "macro F1"), ("gender", "balanced_accuracy", "balanced accuracy")):
+        for clf in sorted({r.classifier for r in runs if r.task == task}):
+            mine = [r for r in runs if r.task == task and r.classifier == clf and r.features == "ours"
+                    and r.train_n_fft != "all"]
+            if mine:
+                best = max(mine, key=lambda r: r.scores[key])
+                spread = ", ".join(f"{r.n_fft}: {r.scores[key]:.3f}" for r in sorted(mine, key=lambda r: r.n_fft))
+                lines.append(f"- {task}, {clf}, our features: n_fft **{best.n_fft}** ({label} {spread})")
+    pooled = [r for r in runs if r.train_n_fft == "all"]
+    if pooled:
+        lines += ["", "## Training on all n_fft and predicting with one (the seed's shortcut)", "",
+                  "| task | classifier | n_fft at prediction | trained on that n_fft | trained on all | change |",
+                  "|---|---|---|---|---|---|"]
+        for r in pooled:
+            key = "macro_f1" if r.task == "sound_type" else "balanced_accuracy"
+            same = [m for m in runs if m.task == r.task and m.classifier == r.classifier and m.features == "ours"
+                    and m.train_n_fft == str(r.n_fft)]
+            if same:
+                a, b = same[0].scores[key], r.scores[key]
+                lines.append(f"| {r.task} | {r.classifier} | {r.n_fft} | {a:.3f} | {b:.3f} | {b - a:+.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def experiments_plot(runs: list, path) -> None:
+    """Four panels against n_fft: speech-vs-rest, macro F1, music/song called speech, gender."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("sound_type", lambda s: s["speech_vs_rest_bacc"], "speech-vs-rest balanced accuracy"),
+              ("sound_type", lambda s: s["macro_f1"], "5-class macro F1"),
+              ("sound_type", lambda s: s["music_song_called_speech"], "music/song windows called speech"),
+              ("gender", lambda s: s["balanced_accuracy"], "gender balanced accuracy")]
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.2))
+    for ax, (task, get, title) in zip(axes, panels):
+        for clf in sorted({r.classifier for r in runs}):
+            for features, style in (("ours", "-"), ("seed", "--")):
+                pts = sorted((r.n_fft, get(r.scores)) for r in runs if r.task == task and r.classifier == clf
+                             and r.features == features and r.train_n_fft != "all")
+                if pts:
+                    ax.plot(*zip(*pts), style, marker="o", label=f"{clf} ({features} features)")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([512, 1024, 2048, 4096], ["512", "1024", "2048", "4096"])
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("n_fft")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle("Scores on ../shared/data/dev (sources never trained on); solid: our features, dashed: the seed's")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

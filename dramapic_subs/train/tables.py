@@ -23,9 +23,9 @@ from ..windows import make_grid
 from . import augment
 
 SR = 16000
-FEATURE_VERSION = "4"        # bump when features.py changes what it computes
+FEATURE_VERSION = "5"        # bump when features.py changes what it computes
 RELATIVE_FLOOR_DB = 30.0     # also drop windows this far below the file's loudest
-META_COLS = ("path", "source", "category", "speaker", "gender", "language", "aug")
+META_COLS = ("path", "source", "category", "speaker", "gender", "language", "aug", "job")
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,8 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def _cache_key(job: Job, data_dir: Path, specs: list[FeatureSpec]) -> str:
-    parts = [FEATURE_VERSION, ",".join(str(s.n_fft) for s in specs), _file_hash(data_dir / job.row["path"]),
-             f"gain={job.gain_db:.3f}"]
+def _cache_key(job: Job, data_dir: Path, spec: FeatureSpec) -> str:
+    parts = [FEATURE_VERSION, str(spec.n_fft), _file_hash(data_dir / job.row["path"]), f"gain={job.gain_db:.3f}"]
     if job.mix:
         parts += [_file_hash(data_dir / job.mix.bed), job.mix.key()]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()
@@ -119,24 +118,37 @@ def _load_signal(job: Job, data_dir: Path, ffmpeg: str) -> np.ndarray:
 
 def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_dir: Path | None,
                   ffmpeg: str) -> list[np.ndarray]:
-    """Feature rows of one job's non-silent windows, one array per spec (cached)."""
-    cache = None
-    if cache_dir is not None:
-        cache = cache_dir / (_cache_key(job, data_dir, specs) + ".npz")
-        if cache.is_file():
-            with np.load(cache) as z:
-                return [z[f"x{s.n_fft}"] for s in specs]
-    y = _load_signal(job, data_dir, ffmpeg)
-    grid = make_grid(sr=SR)
-    tables = [featurize(y, spec=s, grid=grid) for s in specs]
-    level = tables[-1].level_db  # same windows for every spec; take the largest FFT's level
-    keep = (level >= SILENCE_FLOOR_DB) & (level >= level.max(initial=-np.inf) - RELATIVE_FLOOR_DB)
-    out = [t.X[keep] for t in tables]
-    if cache is not None:
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **{f"x{s.n_fft}": x for s, x in zip(specs, out)})
-        os.replace(tmp, cache)
-    return out
+    """Feature rows of one job's non-silent windows, one array per spec.
+
+    Each (file, n_fft) pair is cached on its own, so adding an n_fft later
+    computes only that one; the file is decoded once for all missing specs.
+    """
+    paths = {s.n_fft: cache_dir / f"{_cache_key(job, data_dir, s)}.npy" for s in specs} if cache_dir else {}
+    out = {n: np.load(p) for n, p in paths.items() if p.is_file()}
+    missing = [s for s in specs if s.n_fft not in out]
+    if missing:
+        y = _load_signal(job, data_dir, ffmpeg)
+        grid = make_grid(sr=SR)
+        keep = _audible(y, grid)
+        for spec in missing:
+            out[spec.n_fft] = featurize(y, spec=spec, grid=grid).X[keep]
+            if spec.n_fft in paths:
+                tmp = paths[spec.n_fft].with_suffix(f".{os.getpid()}.tmp.npy")
+                np.save(tmp, out[spec.n_fft])
+                os.replace(tmp, paths[spec.n_fft])
+    return [out[s.n_fft] for s in specs]
+
+
+def _audible(y: np.ndarray, grid) -> np.ndarray:
+    """Windows loud enough to carry their file's label.
+
+    Measured on the samples, not on any STFT, so every n_fft keeps the same
+    windows and the tables' rows line up across n_fft.
+    """
+    n = len(y)
+    level = np.array([10 * np.log10(np.mean(y[a:b] ** 2) + 1e-10)
+                      for a, b in (grid.span(i, n) for i in range(grid.n_cues(n)))])
+    return (level >= SILENCE_FLOOR_DB) & (level >= level.max(initial=-np.inf) - RELATIVE_FLOOR_DB)
 
 
 def build_tables(jobs: list[Job], *, data_dir: Path, specs: list[FeatureSpec], cache_dir: Path | None,
@@ -164,7 +176,8 @@ def build_tables(jobs: list[Job], *, data_dir: Path, specs: list[FeatureSpec], c
     for k, spec in enumerate(specs):
         X = [r[k] for r in results]
         counts = [len(x) for x in X]
-        meta = {c: np.repeat([_meta_value(j, c) for j in jobs], counts) for c in META_COLS}
+        meta = {c: np.repeat([_meta_value(j, c) for j in jobs], counts) for c in META_COLS if c != "job"}
+        meta["job"] = np.repeat(np.arange(len(jobs)), counts).astype(str)  # windows of one clip, in order
         width = len(feature_names())
         tables[spec.n_fft] = Table(np.vstack(X) if X else np.zeros((0, width), np.float32), meta)
     return tables
