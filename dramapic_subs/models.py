@@ -60,7 +60,12 @@ class ModelBundle:
         """Class probabilities, shape (n_windows, n_labels), columns as ``labels``."""
         if len(X) == 0:
             return np.zeros((0, len(self.labels)))
-        proba = self.estimator.predict_proba(X)
+        from threadpoolctl import threadpool_limits
+
+        # A few hundred windows predict in milliseconds on one thread; OpenMP's
+        # thread start-up on a busy machine stalled gradient boosting for seconds.
+        with threadpool_limits(limits=1, user_api="openmp"):
+            proba = self.estimator.predict_proba(X)
         order = [list(self.estimator.classes_).index(lab) for lab in self.labels]
         return proba[:, order]
 
