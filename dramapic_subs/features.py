@@ -9,11 +9,19 @@ off that single spectrum, so features cost little beyond the FFT itself.
 Pitch comes from the autocorrelation of each frame, computed as the inverse
 FFT of the same (zero-padded) power spectrum: ``librosa.yin`` per window would
 be ~5x slower than the whole rest of the analysis.
+
+The mel and chroma filter banks are librosa's (``librosa.filters.mel`` with
+Slaney scale and norm, ``librosa.filters.chroma`` with its defaults),
+computed here with the same arithmetic in numpy: importing
+``librosa.filters`` pulls in scipy.signal and numba and costs ~2 s at start-up.
+``benchmarks/feature_parity.py`` checks both banks and every pooled feature
+against an earlier revision of this file.
 """
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import scipy.fft
@@ -32,6 +40,7 @@ CONTRAST_BANDS_HZ = (0, 200, 400, 800, 1600, 3200, 8000)
 _EPS = 1e-10
 _PEAK_REACH = 12  # lags searched past the first strong one for the top of its peak
 _FRAME_BLOCK = 2048  # frames per FFT call: bounds temporary memory
+_POOL_BATCH = 64  # windows pooled at once
 
 
 @dataclass(frozen=True)
@@ -84,31 +93,167 @@ def feature_names() -> list[str]:
     return names
 
 
+_N_FEATURES = len(feature_names())
+
+
+# --- filter banks: librosa's, without importing librosa -----------------------------------------
+
+_F_SP = 200.0 / 3          # Slaney mel scale: linear below 1 kHz ...
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = (_MIN_LOG_HZ - 0.0) / _F_SP
+_LOGSTEP = np.log(6.4) / 27.0  # ... logarithmic above
+
+
+def _hz_to_mel(frequencies) -> np.ndarray:
+    """``librosa.hz_to_mel(f, htk=False)``, same operations in the same order."""
+    f = np.asanyarray(frequencies)
+    mels = (f - 0.0) / _F_SP
+    if f.ndim:
+        log_t = f >= _MIN_LOG_HZ
+        mels[log_t] = _MIN_LOG_MEL + np.log(f[log_t] / _MIN_LOG_HZ) / _LOGSTEP
+    elif f >= _MIN_LOG_HZ:
+        mels = _MIN_LOG_MEL + np.log(f / _MIN_LOG_HZ) / _LOGSTEP
+    return mels
+
+
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    """``librosa.mel_to_hz(m, htk=False)`` for an array."""
+    freqs = 0.0 + _F_SP * mels
+    log_t = mels >= _MIN_LOG_MEL
+    freqs[log_t] = _MIN_LOG_HZ * np.exp(_LOGSTEP * (mels[log_t] - _MIN_LOG_MEL))
+    return freqs
+
+
+def mel_filters(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)`` (Slaney scale and norm), float32."""
+    weights = np.zeros((n_mels, 1 + n_fft // 2), dtype=np.float32)
+    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(float(sr) / 2), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    for i in range(n_mels):
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    enorm = 2.0 / (mel_f[2:n_mels + 2] - mel_f[:n_mels])
+    weights *= enorm[:, np.newaxis]
+    return weights
+
+
+def chroma_filters(sr: int, n_fft: int, n_chroma: int = 12) -> np.ndarray:
+    """``librosa.filters.chroma(sr=sr, n_fft=n_fft)`` (A440 tuning, centred on octave 5,
+    2 octaves wide, L2-normalised, starting at C), float32."""
+    frequencies = np.linspace(0, sr, n_fft, endpoint=False)[1:]
+    frqbins = n_chroma * np.log2(frequencies / (float(440.0 * 2.0 ** (0.0 / n_chroma)) / 16))
+    frqbins = np.concatenate(([frqbins[0] - 1.5 * n_chroma], frqbins))
+    binwidthbins = np.concatenate((np.maximum(frqbins[1:] - frqbins[:-1], 1.0), [1]))
+    D = np.subtract.outer(frqbins, np.arange(0, n_chroma, dtype="d")).T
+    n_chroma2 = np.round(float(n_chroma) / 2)
+    D = np.remainder(D + n_chroma2 + 10 * n_chroma, n_chroma) - n_chroma2
+    wts = np.exp(-0.5 * (2 * D / np.tile(binwidthbins, (n_chroma, 1))) ** 2)
+    length = np.sum(np.abs(wts) ** 2, axis=0, keepdims=True) ** (1.0 / 2)  # librosa.util.normalize(norm=2)
+    length[length < np.finfo(wts.dtype).tiny] = 1.0
+    wts = wts / length
+    wts *= np.tile(np.exp(-0.5 * (((frqbins / n_chroma - 5.0) / 2) ** 2)), (n_chroma, 1))
+    wts = np.roll(wts, -3 * (n_chroma // 12), axis=0)
+    return np.ascontiguousarray(wts[:, : int(1 + n_fft / 2)], dtype=np.float32)
+
+
+# --- BLAS threads --------------------------------------------------------------------------------
+
+class _SingleThreadedBlas:
+    """While any featurizer is alive, OpenBLAS runs on one thread (process-wide).
+
+    The frame maths are many small matrix products, for which OpenBLAS's
+    thread hand-offs cost more than they give (5-10x slower on 2 cores, worse
+    when two analyses run at once, one per core, as the pipeline does). The
+    previous limits come back when the last featurizer finishes (or is
+    dropped). Without threadpoolctl (a scikit-learn dependency) this does
+    nothing.
+
+    The limit is set and lifted where featurizers are made and finished (the
+    pipeline's main thread), not where they compute: once the main thread has
+    set OpenBLAS's thread count, a change made from another thread no
+    longer takes effect (OpenBLAS 0.3.30-0.3.31, as in numpy 2.4's and scipy
+    1.17's wheels).
+    """
+
+    _lock = threading.Lock()
+    _users = 0
+    _limiter = None
+    _controller = None
+
+    @classmethod
+    def acquire(cls) -> None:
+        with cls._lock:
+            if cls._users == 0:
+                try:
+                    if cls._controller is None:
+                        from threadpoolctl import ThreadpoolController
+
+                        cls._controller = ThreadpoolController()
+                    cls._limiter = cls._controller.limit(limits=1, user_api="blas")
+                except Exception:  # no threadpoolctl, or a BLAS it cannot drive: leave it be
+                    cls._limiter = None
+            cls._users += 1
+
+    @classmethod
+    def release(cls) -> None:
+        with cls._lock:
+            cls._users -= 1
+            if cls._users == 0 and cls._limiter is not None:
+                cls._limiter.restore_original_limits()
+                cls._limiter = None
+
+
+# --- frame features ------------------------------------------------------------------------------
+
+def _band_slices(freqs: np.ndarray, edges: tuple[int, ...]) -> list[slice]:
+    """Bins ``lo <= f < hi`` of each band (the last band includes its top edge), as slices."""
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        mask = (freqs >= lo) & (freqs < hi if hi < edges[-1] else freqs <= hi)
+        idx = np.flatnonzero(mask)
+        out.append(slice(int(idx[0]), int(idx[-1]) + 1))
+    return out
+
+
 class FrameAnalyzer:
-    """Per-frame features from the frames' spectra (filters built once)."""
+    """Per-frame features from the frames' spectra (filters and buffers built once).
+
+    Not reentrant: one analyzer per thread (each :class:`StreamFeaturizer` has its own).
+    """
 
     def __init__(self, spec: FeatureSpec) -> None:
-        import librosa  # heavy import, needed only for the filter banks
-
         n, sr = spec.n_fft, spec.sr
         self.spec = spec
         self.window = np.hanning(n + 1)[:-1].astype(np.float32)  # periodic Hann, as librosa
         self.freqs = np.fft.rfftfreq(n, 1.0 / sr)
-        self.mel = librosa.filters.mel(sr=sr, n_fft=n, n_mels=N_MELS).astype(np.float32)
-        self.chroma = librosa.filters.chroma(sr=sr, n_fft=n).astype(np.float32)
-        self.dct = scipy.fft.dct(np.eye(N_MELS), type=2, norm="ortho", axis=0)[:N_MFCC].astype(np.float32)
+        self._freq_moments = np.stack([self.freqs, self.freqs ** 2], axis=1)  # for centroid and spread
+        self.mel = mel_filters(sr, n, N_MELS)
+        self.chroma = chroma_filters(sr, n)
+        # Orthonormal DCT-II matrix (scipy.fft.dct(np.eye(N_MELS), type=2, norm="ortho", axis=0)).
+        k, m = np.arange(N_MELS)[:, None], np.arange(N_MELS)[None, :]
+        dct = np.sqrt(2.0 / N_MELS) * np.cos(np.pi * k * (2 * m + 1) / (2 * N_MELS))
+        dct[0] /= np.sqrt(2.0)
+        self.dct = dct[:N_MFCC].astype(np.float32)
         # Autocorrelation of the window itself, to undo its taper on long lags.
         wac = np.fft.irfft(np.abs(np.fft.rfft(self.window, 2 * n)) ** 2)[:n]
         self.lag_min = int(sr / F0_MAX_HZ)
         self.lag_max = min(int(sr / F0_MIN_HZ), int(0.6 * n))
         self.wac = (wac / wac[0])[: self.lag_max + 2].astype(np.float32)
+        self.seed_bands = _band_slices(self.freqs, SEED_BANDS_HZ)
+        self.contrast_bands = _band_slices(self.freqs, CONTRAST_BANDS_HZ)
+        self._padded = np.zeros((0, 2 * n), np.float32)  # windowed frames, zero second half
 
-    @cached_property
-    def _band_masks(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        def masks(edges: tuple[int, ...]) -> list[np.ndarray]:
-            return [(self.freqs >= lo) & (self.freqs < hi if hi < edges[-1] else self.freqs <= hi)
-                    for lo, hi in zip(edges[:-1], edges[1:])]
-        return masks(SEED_BANDS_HZ), masks(CONTRAST_BANDS_HZ)
+    def _padded_frames(self, frames: np.ndarray) -> np.ndarray:
+        """The frames times the window, zero-padded to 2 n_fft, in a reused buffer."""
+        n = self.spec.n_fft
+        if len(self._padded) < len(frames):
+            self._padded = np.zeros((max(len(frames), _FRAME_BLOCK), 2 * n), np.float32)
+        buf = self._padded[: len(frames)]
+        np.multiply(frames, self.window, out=buf[:, :n])
+        return buf
 
     def __call__(self, frames: np.ndarray, prev_logmel: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Features of a block of frames.
@@ -128,21 +273,31 @@ class FrameAnalyzer:
         n, sr = self.spec.n_fft, self.spec.sr
         # Zero-padded to 2n: its even bins are the n-point spectrum, and its
         # power gives the linear (not circular) autocorrelation for pitch.
-        spec2 = scipy.fft.rfft(frames * self.window, 2 * n, axis=1, workers=1)
-        power2 = spec2.real ** 2 + spec2.imag ** 2
-        power = power2[:, ::2].astype(np.float32)
+        spec2 = scipy.fft.rfft(self._padded_frames(frames), axis=1, workers=1)
+        # The power spectrum is kept as the real part of a complex array, so the
+        # inverse FFT for pitch takes it as it is (no conversion copy).
+        power2c = np.zeros(spec2.shape, np.complex64)
+        power2 = power2c.real
+        parts = spec2.view(np.float32)
+        parts = parts * parts  # re^2, im^2 side by side: contiguous, so fast
+        np.add(parts[:, 0::2], parts[:, 1::2], out=power2)
+        del spec2, parts
+        power = power2[:, ::2].copy()
         mag = np.sqrt(power)
         out = np.empty((len(frames), len(_FRAME_COLS)), np.float32)
 
         out[:, _COL["rms_db"]] = 10 * np.log10(np.mean(frames ** 2, axis=1) + _EPS)
         signs = np.signbit(frames)
-        out[:, _COL["zcr"]] = np.mean(signs[:, 1:] != signs[:, :-1], axis=1)
+        crossings = np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=1)
+        out[:, _COL["zcr"]] = crossings / (n - 1)
         nyq = sr / 2
         mag_sum = mag.sum(axis=1) + _EPS
-        centroid = mag @ self.freqs / mag_sum
+        moments = mag @ self._freq_moments  # sum(mag f), sum(mag f^2), in float64
+        centroid = moments[:, 0] / mag_sum
         out[:, _COL["centroid"]] = centroid / nyq
-        spread = (mag * (self.freqs[None, :] - centroid[:, None]) ** 2).sum(axis=1) / mag_sum
-        out[:, _COL["bandwidth"]] = np.sqrt(spread) / nyq
+        # sum(mag (f - c)^2) / sum(mag), expanded; rounding can leave a hair below 0.
+        spread = (moments[:, 1] - 2 * centroid * moments[:, 0] + centroid ** 2 * (mag_sum - _EPS)) / mag_sum
+        out[:, _COL["bandwidth"]] = np.sqrt(np.maximum(spread, 0.0)) / nyq
         cum = np.cumsum(power, axis=1)
         out[:, _COL["rolloff"]] = np.argmax(cum >= 0.85 * cum[:, -1:], axis=1) / power.shape[1]
         log_power = np.log(power + _EPS)
@@ -155,26 +310,30 @@ class FrameAnalyzer:
         diff = np.diff(np.vstack([prev, logmel]), axis=0)
         out[:, _COL["flux"]] = np.maximum(diff, 0).mean(axis=1)
 
-        seed_masks, contrast_masks = self._band_masks
-        for i, m in enumerate(seed_masks):
-            out[:, _COL[f"band{i}"]] = np.log(mag[:, m].mean(axis=1) + _EPS)
-        for i, m in enumerate(contrast_masks):
-            band = np.sort(log_power[:, m], axis=1)
-            k = max(1, band.shape[1] // 5)  # peaks vs valleys: top and bottom fifth
-            out[:, _COL[f"contrast{i}"]] = band[:, -k:].mean(axis=1) - band[:, :k].mean(axis=1)
+        for i, band in enumerate(self.seed_bands):
+            out[:, _COL[f"band{i}"]] = np.log(mag[:, band].mean(axis=1) + _EPS)
+        for i, band in enumerate(self.contrast_bands):
+            ranked = np.sort(log_power[:, band], axis=1)
+            k = max(1, ranked.shape[1] // 5)  # peaks vs valleys: top and bottom fifth
+            out[:, _COL[f"contrast{i}"]] = ranked[:, -k:].mean(axis=1) - ranked[:, :k].mean(axis=1)
 
         chroma = power @ self.chroma.T
         c0 = _COL["chroma0"]
         out[:, c0:c0 + 12] = chroma / (chroma.max(axis=1, keepdims=True) + _EPS)
 
-        voicing, log2_f0 = self._pitch(power2)
+        voicing, log2_f0 = self._pitch(power2c)
         out[:, _COL["voicing"]] = voicing
         out[:, _COL["log2_f0"]] = log2_f0
         return out, logmel[-1]
 
-    def _pitch(self, power2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Voicing strength (0-1) and log2 F0 from the autocorrelation."""
-        ac = scipy.fft.irfft(power2, axis=1, workers=1)[:, : self.lag_max + 2]
+    def _pitch(self, power2c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Voicing strength (0-1) and log2 F0 from the autocorrelation.
+
+        ``power2c``: the 2n-point power spectrum as a complex array (imaginary
+        part zero); it is overwritten.
+        """
+        ac = scipy.fft.irfft(power2c, 2 * self.spec.n_fft, axis=1, workers=1,
+                             overwrite_x=True)[:, : self.lag_max + 2]
         ac = ac / (ac[:, :1] + _EPS) / self.wac[None, :]
         lo, hi = self.lag_min, self.lag_max
         seg = ac[:, lo:hi + 1]
@@ -198,45 +357,94 @@ class FrameAnalyzer:
         return voicing.astype(np.float32), np.log2(self.spec.sr / lag).astype(np.float32)
 
 
+# --- pooling -------------------------------------------------------------------------------------
+
+_STAT_IDX = np.array([_COL[c] for c in _STAT_COLS])
+_PERCENTILES = np.array([10.0, 50.0, 90.0])
+
+
 def pool_window(frames: np.ndarray, frame_rate: float) -> np.ndarray:
     """Pool frame features (shape (F, len(_FRAME_COLS))) into one window vector."""
-    stat = frames[:, [_COL[c] for c in _STAT_COLS]]
-    parts = [np.stack([stat.mean(axis=0), stat.std(axis=0)], axis=1).ravel()]
+    return pool_windows(frames[None], frame_rate)[0]
+
+
+def pool_windows(frames: np.ndarray, frame_rate: float) -> np.ndarray:
+    """Pool windows of equal length at once: (W, F, len(_FRAME_COLS)) -> (W, n_features)."""
+    n_win, n_frames = frames.shape[:2]
+    stat = frames[:, :, _STAT_IDX]
+    parts = [np.stack([stat.mean(axis=1), stat.std(axis=1)], axis=2).reshape(n_win, -1)]
     m0 = _COL["mfcc1"]
-    dmfcc = np.diff(frames[:, m0:m0 + 12], axis=0) if len(frames) > 1 else np.zeros((1, 12))
-    parts.append(dmfcc.std(axis=0))
+    if n_frames > 1:
+        parts.append(np.diff(frames[:, :, m0:m0 + 12], axis=1).std(axis=1))
+    else:
+        parts.append(np.zeros((n_win, 12), np.float32))
     c0 = _COL["chroma0"]
-    chroma = frames[:, c0:c0 + 12]
-    parts.append([chroma.mean(), chroma.var(), chroma.std(axis=1).mean()])
-    parts.append(_pitch_stats(frames[:, _COL["voicing"]], frames[:, _COL["log2_f0"]]))
-    parts.append(_modulation(frames[:, _COL["rms_db"]], frame_rate))
-    return np.concatenate([np.asarray(p, np.float32).ravel() for p in parts])
+    chroma = frames[:, :, c0:c0 + 12]
+    parts.append(np.stack([chroma.mean(axis=(1, 2)), chroma.var(axis=(1, 2)),
+                           chroma.std(axis=2).mean(axis=1)], axis=1))
+    parts.append(_pitch_stats(frames[:, :, _COL["voicing"]], frames[:, :, _COL["log2_f0"]]))
+    parts.append(_modulation(frames[:, :, _COL["rms_db"]], frame_rate))
+    return np.concatenate([np.asarray(p, np.float32) for p in parts], axis=1)
 
 
-def _pitch_stats(voicing: np.ndarray, log2_f0: np.ndarray) -> list[float]:
+def _lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """numpy's own interpolation between order statistics (``np.percentile``, method linear)."""
+    diff = b - a
+    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+
+
+def _masked_percentiles(values: np.ndarray, mask: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.percentile(row[mask_row], q)`` for every row with at least one value: (rows, len(q))."""
+    ranked = np.sort(np.where(mask, values, np.inf), axis=1)
+    count = mask.sum(axis=1)
+    virtual = (np.maximum(count, 1) - 1)[:, None] * (q / 100.0)[None, :]
+    lo = np.floor(virtual).astype(np.int64)
+    hi = np.minimum(lo + 1, np.maximum(count, 1)[:, None] - 1)
+    a = np.take_along_axis(ranked, lo, axis=1).astype(np.float64)
+    b = np.take_along_axis(ranked, hi, axis=1).astype(np.float64)
+    return _lerp(a, b, virtual - lo)
+
+
+def _pitch_stats(voicing: np.ndarray, log2_f0: np.ndarray) -> np.ndarray:
+    """Per window (rows): voiced share, mean voicing, F0 median / p10 / p90, spread and jumps."""
     voiced = voicing >= VOICED_MIN
-    f0 = log2_f0[voiced]
-    if len(f0) < 3:
-        # Unvoiced window: a neutral pitch (~150 Hz) and no movement, so the
-        # voiced fraction alone tells the models that pitch is absent.
-        return [float(voiced.mean()), float(voicing.mean()), 7.2, 7.2, 7.2, 0.0, 0.0]
-    p10, med, p90 = np.percentile(f0, [10, 50, 90])
-    jumps = np.abs(np.diff(log2_f0))[voiced[1:] & voiced[:-1]] * 12
-    jump = float(np.median(jumps)) if len(jumps) else 0.0
-    return [float(voiced.mean()), float(voicing.mean()), float(med), float(p10), float(p90),
-            float(f0.std() * 12), jump]
+    count = voiced.sum(axis=1)
+    out = np.empty((len(voicing), 7), np.float64)
+    out[:, 0] = voiced.mean(axis=1)
+    out[:, 1] = voicing.mean(axis=1)
+    # Unvoiced window (< 3 voiced frames): a neutral pitch (~150 Hz) and no
+    # movement, so the voiced fraction alone tells the models that pitch is absent.
+    out[:, 2:5] = 7.2
+    out[:, 5:7] = 0.0
+    rows = count >= 3
+    if rows.any():
+        f0, v = log2_f0[rows].astype(np.float64), voiced[rows]
+        p10, med, p90 = _masked_percentiles(f0, v, _PERCENTILES).T
+        out[rows, 2], out[rows, 3], out[rows, 4] = med, p10, p90
+        k = count[rows]
+        mean = np.where(v, f0, 0.0).sum(axis=1) / k
+        out[rows, 5] = np.sqrt(np.where(v, (f0 - mean[:, None]) ** 2, 0.0).sum(axis=1) / k) * 12
+        both = v[:, 1:] & v[:, :-1]
+        jumps = np.abs(np.diff(f0, axis=1)) * 12
+        has = both.any(axis=1)
+        jump = np.zeros(len(f0))
+        if has.any():
+            jump[has] = _masked_percentiles(jumps[has], both[has], np.array([50.0]))[:, 0]
+        out[rows, 6] = jump
+    return out
 
 
-def _modulation(rms_db: np.ndarray, frame_rate: float) -> list[float]:
-    """Syllabic energy modulation: speech carries most of it at 2-8 Hz."""
-    pause = float(np.mean(rms_db < rms_db.max() - 15.0))
-    if len(rms_db) < 8:
-        return [0.0, pause]
-    env = rms_db - rms_db.mean()
-    spec = np.abs(np.fft.rfft(env * np.hanning(len(env)))) ** 2
-    freqs = np.fft.rfftfreq(len(env), 1.0 / frame_rate)
-    total = spec[(freqs >= 0.5) & (freqs <= 20)].sum() + _EPS
-    return [float(spec[(freqs >= 2) & (freqs <= 8)].sum() / total), pause]
+def _modulation(rms_db: np.ndarray, frame_rate: float) -> np.ndarray:
+    """Syllabic energy modulation (rows = windows): speech carries most of it at 2-8 Hz."""
+    pause = np.mean(rms_db < rms_db.max(axis=1, keepdims=True) - 15.0, axis=1)
+    n = rms_db.shape[1]
+    if n < 8:
+        return np.stack([np.zeros(len(rms_db)), pause], axis=1)
+    env = rms_db - rms_db.mean(axis=1, keepdims=True)
+    spec = np.abs(np.fft.rfft(env * np.hanning(n), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(n, 1.0 / frame_rate)
+    total = spec[:, (freqs >= 0.5) & (freqs <= 20)].sum(axis=1) + _EPS
+    return np.stack([spec[:, (freqs >= 2) & (freqs <= 8)].sum(axis=1) / total, pause], axis=1)
 
 
 @dataclass
@@ -259,8 +467,7 @@ class WindowFeatures:
     @staticmethod
     def concat(parts: list["WindowFeatures"]) -> "WindowFeatures":
         if not parts:
-            n = len(feature_names())
-            return WindowFeatures(np.zeros(0, int), np.zeros((0, n), np.float32), np.zeros(0, np.float32))
+            return WindowFeatures(np.zeros(0, int), np.zeros((0, _N_FEATURES), np.float32), np.zeros(0, np.float32))
         return WindowFeatures(np.concatenate([p.index for p in parts]),
                               np.vstack([p.X for p in parts]),
                               np.concatenate([p.level_db for p in parts]))
@@ -272,6 +479,10 @@ class StreamFeaturizer:
     Each frame of the global grid is computed exactly once; a window is
     pooled as soon as its last frame exists, and frames no window needs any
     more are dropped, so memory stays bounded by the window length.
+
+    From its creation until :meth:`finish` (or until it is dropped) OpenBLAS
+    runs single-threaded (see :class:`_SingleThreadedBlas`): make and finish
+    featurizers in the thread that drives them; :meth:`push` may run in any.
     """
 
     def __init__(self, spec: FeatureSpec, grid: WindowGrid) -> None:
@@ -288,6 +499,8 @@ class StreamFeaturizer:
         self._last_logmel: np.ndarray | None = None
         self._next_window = 0
         self.n_samples = 0
+        _SingleThreadedBlas.acquire()
+        self._blas_limit = weakref.finalize(self, _SingleThreadedBlas.release)
 
     def push(self, block: np.ndarray) -> WindowFeatures:
         """Add samples; return the windows that are now complete."""
@@ -299,8 +512,11 @@ class StreamFeaturizer:
     def finish(self) -> WindowFeatures:
         """End of stream: flush the trailing frames and windows."""
         self._buf = np.concatenate([self._buf, np.zeros(self._pad, np.float32)])
-        self._compute_frames(last=self.n_samples // self.spec.hop)
-        return self._emit(final=True)
+        try:
+            self._compute_frames(last=self.n_samples // self.spec.hop)
+            return self._emit(final=True)
+        finally:
+            self._blas_limit()  # once only: later calls do nothing
 
     def _compute_frames(self, last: int | None) -> None:
         n, h = self.spec.n_fft, self.spec.hop
@@ -325,30 +541,46 @@ class StreamFeaturizer:
 
     def _emit(self, final: bool) -> WindowFeatures:
         h = self.spec.hop
-        frame_rate = self.spec.sr / h
         n_windows = self.grid.n_cues(self.n_samples) if final else None
-        idx, rows, levels = [], [], []
+        spans = []  # (window index, first frame, end frame), frames relative to _frames[0]
         i = self._next_window
         while n_windows is None or i < n_windows:
             start, end = self.grid.span(i, self.n_samples if final else None)
             k_lo, k_hi = -(-start // h), -(-end // h)  # frames with centre in [start, end)
             if not final and k_hi > self._next_frame:
                 break
+            # The last window can hold no frame centre at all (a window as long as
+            # the hop, a file a few samples past a cue boundary): it gets the last frame.
+            k_lo = min(k_lo, self._next_frame - 1)
             k_hi = max(min(k_hi, self._next_frame), k_lo + 1)
-            frames = self._frames[k_lo - self._frame0:k_hi - self._frame0]
-            rows.append(pool_window(frames, frame_rate))
-            power = np.mean(10 ** (frames[:, _COL["rms_db"]] / 10))
-            levels.append(10 * np.log10(power + _EPS))
-            idx.append(i)
+            spans.append((i, k_lo - self._frame0, k_hi - self._frame0))
             i += 1
         self._next_window = i
-        drop = -(-self.grid.span(i)[0] // h) - self._frame0
+        pooled = self._pool(spans)
+        # Frames no later window needs are dropped; the last one is always kept.
+        drop = min(-(-self.grid.span(i)[0] // h), self._next_frame - 1) - self._frame0
         if drop > 0:
             self._frames = self._frames[drop:]
             self._frame0 += drop
-        if not idx:
+        return pooled
+
+    def _pool(self, spans: list[tuple[int, int, int]]) -> WindowFeatures:
+        """Pool the windows, batching those of equal length (all but the ends)."""
+        if not spans:
             return WindowFeatures.concat([])
-        return WindowFeatures(np.asarray(idx), np.vstack(rows), np.asarray(levels, np.float32))
+        frame_rate = self.spec.sr / self.spec.hop
+        X = np.empty((len(spans), _N_FEATURES), np.float32)
+        levels = np.empty(len(spans), np.float32)
+        first = np.array([s[1] for s in spans])
+        length = np.array([s[2] - s[1] for s in spans])
+        for n_frames in np.unique(length):
+            same = np.flatnonzero(length == n_frames)
+            for rows in np.array_split(same, -(-len(same) // _POOL_BATCH)):
+                batch = self._frames[first[rows, None] + np.arange(n_frames)[None, :]]  # (w, F, cols)
+                X[rows] = pool_windows(batch, frame_rate)
+                power = np.mean(10 ** (batch[:, :, _COL["rms_db"]] / 10), axis=1)
+                levels[rows] = 10 * np.log10(power + _EPS)
+        return WindowFeatures(np.array([s[0] for s in spans]), X, levels)
 
 
 def featurize(y: np.ndarray, *, spec: FeatureSpec, grid: WindowGrid) -> WindowFeatures:
