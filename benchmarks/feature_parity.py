@@ -1,11 +1,12 @@
 """Feature parity: the working tree's features.py against a git revision's, on real files.
 
-    python benchmarks/feature_parity.py [--rev HEAD] [--files 12]
+    python benchmarks/feature_parity.py [--rev REV] [--files 30]
 
 The shipped models were trained on the pooled window features, so any speed
 work in ``dramapic_subs/features.py`` must leave them numerically the same.
-This loads ``features.py`` as it is at ``--rev`` (default ``HEAD``) beside the
-working tree's, featurizes the same signals with both (a few labelled files
+This loads ``features.py`` as it is at ``--rev`` beside the working tree's
+(default: ``HEAD`` when the working tree changes features.py, else the
+revision before the last commit that changed it), featurizes the same signals with both (a few labelled files
 of every category from ../shared/data, plus tones, noise, silence and a
 click train) for each n_fft the models use, and prints the largest absolute
 difference per feature and overall, and the mel / chroma filter banks'
@@ -36,6 +37,16 @@ DATA = Path(os.environ.get("DRAMAPIC_DATA", ROOT.parent / "shared" / "data"))
 SR = 16000
 FEATURE_TOL = 1e-3
 FILTER_TOL = 1e-6
+
+
+def default_revision() -> str:
+    """HEAD if features.py has uncommitted changes, else the parent of its last change."""
+    path = "dramapic_subs/features.py"
+    if subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--", path]).returncode:
+        return "HEAD"
+    last = subprocess.run(["git", "-C", str(ROOT), "log", "-n", "1", "--format=%h", "--", path],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    return f"{last}~"
 
 
 def load_revision(rev: str):
@@ -83,9 +94,11 @@ def signals(n_files: int) -> list[tuple[str, np.ndarray]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rev", default="HEAD", help="git revision to compare with (default HEAD)")
+    parser.add_argument("--rev", default=None, help="git revision to compare with (default: see above)")
     parser.add_argument("--files", type=int, default=30, help="labelled files to use (spread over categories)")
     args = parser.parse_args()
+    args.rev = args.rev or default_revision()
+    print(f"comparing features.py at {args.rev} with the working tree")
     old = load_revision(args.rev)
     grid = make_grid(sr=SR)
     names = current.feature_names()
