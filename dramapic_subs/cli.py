@@ -69,6 +69,9 @@ def run(
     except DramapicError as exc:
         _error(str(exc))
         raise typer.Exit(2)
+    except KeyboardInterrupt:
+        _error("interrupted; no output was written")
+        raise typer.Exit(130)
     files, problems = expand_inputs(inputs)
     for problem in problems:
         _error(problem)

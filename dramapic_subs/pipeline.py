@@ -82,11 +82,12 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     progress = progress or Progress(quiet=True)
     task = progress.task(f"analysing {path.name}", total=info.duration_s or 1.0)
     n = 0
+    warnings: list[str] = []
     # One thread per n_fft: the FFTs and array maths release the GIL, so the
     # two analyses share the cores while ffmpeg decodes in its own process.
     with ThreadPoolExecutor(max_workers=len(featurizers)) as pool:
         for block in _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S,
-                                             on_warning=progress.warn)):
+                                             on_warning=warnings.append)):
             done = {spec: pool.submit(fz.push, block) for spec, fz in featurizers.items()}
             for spec, future in done.items():
                 parts[spec].append(future.result())
@@ -94,7 +95,9 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
             progress.update(task, n / SR)
     if n == 0:
         raise MediaError(f"{path}: the audio stream is empty (zero length)")
-    if info.duration_s - n / SR > SHORT_DECODE_S:
+    for message in warnings:
+        progress.warn(message)
+    if not warnings and info.duration_s - n / SR > SHORT_DECODE_S:  # one warning per file is enough
         progress.warn(f"{path}: only {n / SR:.1f} s of {info.duration_s:.1f} s decoded (truncated file?); "
                       "captions cover what was decoded")
     feats = {spec: WindowFeatures.concat(parts[spec] + [fz.finish()]) for spec, fz in featurizers.items()}
