@@ -71,3 +71,11 @@ def make_burn_video(ffmpeg: str, seconds: float, folder: Path, size: str = "1280
                     "-c:a", "aac", "-b:a", "96k", "-shortest", str(out)], check=True)
     wav.unlink()
     return out
+
+
+def make_warmup(ffmpeg: str, folder: Path) -> Path:
+    """A 1 s AAC tone: run once first, so start-up costs stay out of the timed runs."""
+    warm = folder / "warm.m4a"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=f=300:d=1", "-c:a", "aac", str(warm)],
+                   check=True)
+    return warm

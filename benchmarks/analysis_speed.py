@@ -31,7 +31,6 @@ wait4, as /usr/bin/time -v reports it), "tree" the summed python + ffmpeg peak.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -39,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _measure import NEUTRAL_DIR, PYTHON, best, machine, measure, python_job, tree_env  # noqa: E402
-from _media import make_input  # noqa: E402
+from _media import make_input, make_warmup  # noqa: E402
 
 from dramapic_subs.media import find_ffmpeg  # noqa: E402
 
@@ -162,9 +161,7 @@ def main() -> None:
         print(f"tree {name}: {Path(where.strip()).parent}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        warm = folder / "warm.m4a"
-        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=f=300:d=1", "-c:a", "aac", str(warm)],
-                       check=True)
+        warm = make_warmup(ffmpeg, folder)
         for minutes in args.minutes:
             video = make_input(ffmpeg, minutes, folder, video=True)
             seconds = round(minutes) * 60

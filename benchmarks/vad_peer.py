@@ -19,7 +19,6 @@ onnxruntime is given one intra-op thread); ours uses both cores.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _measure import best, machine, python_job  # noqa: E402
-from _media import make_input  # noqa: E402
+from _media import make_input, make_warmup  # noqa: E402
 from analysis_speed import ANALYSIS  # noqa: E402
 
 from dramapic_subs.media import find_ffmpeg  # noqa: E402
@@ -67,9 +66,7 @@ def main() -> None:
     print(f"silero-vad {md.version('silero-vad')}, onnxruntime {md.version('onnxruntime')}, torch {md.version('torch')}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        warm = folder / "warm.m4a"
-        subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "sine=f=300:d=1", "-c:a", "aac", str(warm)],
-                       check=True)
+        warm = make_warmup(ffmpeg, folder)
         for minutes in args.minutes:
             video = make_input(ffmpeg, minutes, folder, video=True)
             seconds = round(minutes) * 60
