@@ -1,4 +1,4 @@
 """``python -m dramapic_subs`` runs the command line."""
-from .cli import main
+from . import main
 
 main()

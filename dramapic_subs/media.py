@@ -167,31 +167,21 @@ def iter_audio(
         "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
     ]
     block_bytes = int(block_s * sr) * 4
-    # stderr goes to a file: a corrupt input can print more than a pipe holds.
-    with tempfile.TemporaryFile() as err, subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL
-    ) as proc:
-        assert proc.stdout is not None
-        got = 0
-        try:
-            while True:
-                data = _read_exact(proc.stdout, block_bytes)
-                if not data:
-                    break
-                got += len(data)
-                usable = len(data) - len(data) % 4
-                yield np.frombuffer(data[:usable], dtype="<f4").astype(np.float32)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-        if proc.wait() != 0:
-            err.seek(0)
-            message = _last_line(err.read().decode("utf-8", "replace"))
-            if not got:
-                raise MediaError(f"{path}: ffmpeg could not decode the audio ({message})")
-            if on_warning:
-                on_warning(f"{path}: decoding stopped after {got / 4 / sr:.1f} s ({message}); "
-                           "captions cover what was decoded")
+    got = 0
+    with _spawn(cmd) as run:
+        while True:
+            data = _read_exact(run.proc.stdout, block_bytes)
+            if not data:
+                break
+            got += len(data)
+            usable = len(data) - len(data) % 4
+            yield np.frombuffer(data[:usable], dtype="<f4").astype(np.float32)
+    if run.returncode != 0:
+        if not got:
+            raise MediaError(f"{path}: ffmpeg could not decode the audio ({run.message})")
+        if on_warning:
+            on_warning(f"{path}: decoding stopped after {got / 4 / sr:.1f} s ({run.message}); "
+                       "captions cover what was decoded")
 
 
 def _read_exact(stream, n: int) -> bytes:
@@ -253,22 +243,43 @@ def run_ffmpeg(
         If ffmpeg exits non-zero; the message carries ffmpeg's last line.
     """
     cmd = [ffmpeg, "-hide_banner", "-nostdin", "-v", "error", "-progress", "pipe:1", *args]
+    with _spawn(cmd, text=True) as run:
+        for line in run.proc.stdout:
+            key, _, value = line.strip().partition("=")
+            if key == "out_time_us" and on_progress and value.isdigit():
+                on_progress(min(int(value) / 1e6, duration_s or float("inf")))
+    if run.returncode != 0:
+        raise MediaError(f"{what} failed: {run.message}")
+
+
+@dataclass
+class _Run:
+    """A running ffmpeg; ``returncode`` and ``message`` (its last stderr line) are set when it ends."""
+
+    proc: subprocess.Popen
+    returncode: int | None = None
+    message: str = ""
+
+
+@contextlib.contextmanager
+def _spawn(cmd: list[str], *, text: bool = False) -> Iterator[_Run]:
+    """Start ffmpeg with stdout piped; kill it if the caller leaves early (error, Ctrl-C, generator closed).
+
+    stderr goes to a file: a corrupt input can print more than a pipe holds.
+    """
     with tempfile.TemporaryFile() as err, subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True
+        cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=text
     ) as proc:
-        assert proc.stdout is not None
+        run = _Run(proc)
         try:
-            for line in proc.stdout:
-                key, _, value = line.strip().partition("=")
-                if key == "out_time_us" and on_progress and value.isdigit():
-                    on_progress(min(int(value) / 1e6, duration_s or float("inf")))
+            yield run
         finally:
             if proc.poll() is None:
                 proc.kill()
-        if proc.wait() != 0:
-            err.seek(0)
-            message = _last_line(err.read().decode("utf-8", "replace"))
-            raise MediaError(f"{what} failed: {message}")
+            run.returncode = proc.wait()
+            if run.returncode != 0:
+                err.seek(0)
+                run.message = _last_line(err.read().decode("utf-8", "replace"))
 
 
 @contextlib.contextmanager

@@ -352,3 +352,19 @@ def test_window_as_long_as_the_hop_on_a_file_just_past_a_cue(tmp_path):
     doc = json.loads((tmp_path / "edge.json").read_text(encoding="utf-8"))
     assert [w["end"] for w in doc["windows"]] == [1.0, pytest.approx(1.0 + 1 / SR, abs=1e-3)]
     assert all(w["sound_type"] and abs(sum(w["sound_type"].values()) - 1) < 1e-3 for w in doc["windows"])
+
+
+def test_ctrl_c_while_the_command_line_imports_is_one_line(tmp_path):
+    # A Ctrl-C in the first half second lands in the imports of typer, rich and numpy;
+    # simulate it by making the import of typer raise KeyboardInterrupt.
+    code = ("import builtins\n"
+            "real = builtins.__import__\n"
+            "def fake(name, *a, **k):\n"
+            "    if name == 'typer':\n"
+            "        raise KeyboardInterrupt\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = fake\n"
+            "import dramapic_subs\n"
+            "dramapic_subs.main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    _assert_interrupted(proc, proc.stderr, tmp_path)
