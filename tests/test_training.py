@@ -1,6 +1,8 @@
 """The training pipeline on a small slice of ../shared/data: tables, caching, grouped CV, bundles."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.model_selection import GroupKFold
@@ -8,8 +10,8 @@ from sklearn.model_selection import GroupKFold
 from dramapic_subs.errors import ModelError
 from dramapic_subs.features import FeatureSpec, feature_names
 from dramapic_subs.models import ModelBundle, load_bundle, save_bundle
-from dramapic_subs.train import experiments, fit
-from dramapic_subs.train.report import experiments_markdown
+from dramapic_subs.train import experiments, fit, peers
+from dramapic_subs.train.report import experiments_markdown, peer_markdown
 from dramapic_subs.train.tables import build_tables, plan_jobs, read_manifest
 
 SPECS = [FeatureSpec(512), FeatureSpec(1024)]
@@ -70,5 +72,51 @@ def test_experiment_grid_reports_the_winning_n_fft(small):
     assert len(runs) == 2 * 2 * 2  # n_fft x task x feature set
     seed_runs = [r for r in runs if r.features == "seed"]
     assert seed_runs and all(0 <= r.scores.get("macro_f1", r.scores.get("accuracy")) <= 1 for r in seed_runs)
-    text = experiments_markdown(runs, matched={})
+    text = experiments_markdown(runs)
     assert "Which n_fft wins" in text and "| 1024 | seed | tree |" in text
+
+
+def test_window_means_average_the_frames_centred_in_each_span():
+    frames = np.array([0.0, 1.0, 1.0, 0.0, 0.5])  # frames of 10 samples, centres 5, 15, 25, 35, 45
+    got = peers.window_means(frames, [(0, 20), (10, 40), (40, 50), (60, 70)], frame=10)
+    np.testing.assert_allclose(got, [0.5, 2 / 3, 0.5, 0.0])
+
+
+def test_peer_comparison_scores_both_detectors_on_the_dev_table_windows(data_dir, tmp_path):
+    rows = read_manifest(data_dir, "dev")
+    picked = [r for r in rows if r["category"] == "speech"][:4] + [r for r in rows if r["category"] == "music"][:4]
+    table = build_tables(plan_jobs(picked, augment_mixes=0), data_dir=data_dir, specs=[FeatureSpec(1024)],
+                         cache_dir=tmp_path, n_jobs=1)[1024]
+    sound = load_bundle("sound_type")
+    calls = []
+
+    def always_speech(y, spans):
+        calls.append(len(spans))
+        return np.ones(len(spans))
+
+    result = peers.compare(picked, data_dir, sound=sound, categories=table.meta["category"],
+                           peer=always_speech, log=lambda *_: None)
+    assert sum(calls) == len(table) == result.windows
+    said = result.scores["silero"]
+    assert said["speech_recall"] == 1.0 and said["music_song_called_speech"] == 1.0
+    assert said["speech_vs_rest_bacc"] == 0.5
+    assert result.scores["ours"]["speech_vs_rest_bacc"] > 0.8
+    text = peer_markdown(result)
+    assert "| Silero VAD | 0.500 | 1.000 | 1.000 |" in text
+    with pytest.raises(RuntimeError, match="line up"):
+        peers.compare(picked[:-1], data_dir, sound=sound, categories=table.meta["category"],
+                      peer=always_speech, log=lambda *_: None)
+
+
+def test_experiment_runs_are_reused_from_an_earlier_report(small, tmp_path):
+    _, tables, _ = small
+    runs = experiments.grid(tables, tables, names=["tree"], log=lambda *_: None)
+    marked = [experiments.Run(**{**r.__dict__, "seconds": -1.0}) for r in runs]
+    path = tmp_path / "experiments.json"
+    path.write_text(json.dumps({"runs": [r.__dict__ for r in marked], "peer": None}))
+    done = experiments.load_runs(path)
+    again = experiments.grid(tables, tables, names=["tree", "logreg"], done=done, log=lambda *_: None)
+    reused = [r for r in again if r.seconds == -1.0]
+    assert len(reused) == len(runs) and {r.classifier for r in reused} == {"tree"}
+    assert {r.classifier for r in again if r.seconds >= 0} == {"logreg"}
+    assert experiments.load_runs(tmp_path / "missing.json") == {}

@@ -7,14 +7,15 @@ chroma mean and variance and the mean STFT magnitude per band.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from ..features import feature_names
@@ -28,12 +29,10 @@ N_FFTS = (512, 1024, 2048, 4096)
 
 def classifiers(seed: int = 0) -> dict[str, Pipeline]:
     """The seed's two classifiers (sklearn defaults, as it used them) and our candidates."""
-    ours = candidates(seed)
     return {
         "tree": Pipeline([("clf", DecisionTreeClassifier(random_state=seed))]),
         "forest": Pipeline([("clf", RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=seed))]),
-        "logreg": ours["logreg"],
-        "hgb": ours["hgb"],
+        **candidates(seed),
     }
 
 
@@ -67,10 +66,15 @@ def _score_gender(model, dev: Table, cols: np.ndarray) -> dict:
 
 
 def grid(train: dict[int, Table], dev: dict[int, Table], *, names: list[str] | None = None,
-         log=print) -> list[Run]:
-    """Fit and score every (task, n_fft, feature set, classifier)."""
+         done: dict[tuple, Run] | None = None, log=print) -> list[Run]:
+    """Fit and score every (task, n_fft, feature set, classifier).
+
+    ``done`` holds runs of an earlier report (by :func:`key`) that are taken
+    as they are instead of being fitted again.
+    """
     clfs = classifiers()
     names = names or list(clfs)
+    done = done or {}
     runs = []
     for n_fft in sorted(train):
         tasks = {"sound_type": (sound_task(train[n_fft]), _score_sound),
@@ -79,10 +83,12 @@ def grid(train: dict[int, Table], dev: dict[int, Table], *, names: list[str] | N
             for features in ("seed", "ours"):
                 cols = _columns(features)
                 for name in names:
-                    t0 = time.perf_counter()
-                    model = fit_weighted(clone(clfs[name]), task.table.X[:, cols], task.y, task.weights)
-                    run = Run(task_name, n_fft, str(n_fft), features, name, score(model, dev[n_fft], cols),
-                              time.perf_counter() - t0)
+                    run = done.get((task_name, n_fft, str(n_fft), features, name))
+                    if run is None:
+                        t0 = time.perf_counter()
+                        model = fit_weighted(clone(clfs[name]), task.table.X[:, cols], task.y, task.weights)
+                        run = Run(task_name, n_fft, str(n_fft), features, name, score(model, dev[n_fft], cols),
+                                  time.perf_counter() - t0)
                     runs.append(run)
                     log(f"  {task_name:10s} n_fft {n_fft:4d} {features:4s} {name:6s} {headline(run)}")
     return runs
@@ -106,6 +112,20 @@ def pooled(train: dict[int, Table], dev: dict[int, Table], *, sound_clf: str, ge
             runs.append(run)
             log(f"  {task_name:10s} trained on all, n_fft {n_fft:4d} {name:6s} {headline(run)}")
     return runs
+
+
+def key(run: Run) -> tuple:
+    return run.task, run.n_fft, run.train_n_fft, run.features, run.classifier
+
+
+def load_runs(path) -> dict[tuple, Run]:
+    """Runs of an earlier ``experiments`` JSON report, by :func:`key` (empty if there is none)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    runs = [Run(**r) for r in (data["runs"] if isinstance(data, dict) else data)]
+    return {key(r): r for r in runs}
 
 
 def headline(run: Run) -> str:
