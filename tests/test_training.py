@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.model_selection import GroupKFold
 
 from dramapic_subs.errors import ModelError
 from dramapic_subs.features import FeatureSpec, feature_names
@@ -44,11 +43,18 @@ def test_tables_line_up_across_n_fft_and_are_cached(small, data_dir):
     assert {m for m in a.meta["aug"] if m.startswith("mix")} and set(a.meta["category"]) >= {"speech", "music"}
 
 
-def test_grouped_folds_never_share_a_source_or_speaker(small):
+def test_grouped_folds_never_share_a_corpus_or_speaker(small):
     _, tables, _ = small
     for task in (fit.sound_task(tables[1024]), fit.gender_task(tables[512])):
-        for tr, te in GroupKFold(n_splits=5).split(task.table.X, task.y, task.groups):
+        splits = fit.folds(task, n_splits=3)
+        assert len(splits) == 3
+        for tr, te in splits:
             assert not set(task.groups[tr]) & set(task.groups[te])
+            if task.name == "gender":  # many speakers: stratified folds hold out both genders every time
+                assert set(task.y[te]) == {"female", "male"}
+    sound = fit.sound_task(tables[1024])
+    assert {"mir1k", "us8k", "moodist"} <= set(sound.groups)  # one group per corpus, not per channel or fold
+    assert not {g for g in sound.groups if "_" in g}
 
 
 def test_select_fit_save_and_load(small, tmp_path):
@@ -74,6 +80,8 @@ def test_experiment_grid_reports_the_winning_n_fft(small):
     assert seed_runs and all(0 <= r.scores.get("macro_f1", r.scores.get("accuracy")) <= 1 for r in seed_runs)
     text = experiments_markdown(runs)
     assert "Which n_fft wins" in text and "| 1024 | seed | tree |" in text
+    best_ours = max(r.scores["macro_f1"] for r in runs if r.task == "sound_type" and r.features == "ours")
+    assert f"sound_type, our features: best macro F1 {best_ours:.3f}" in text
 
 
 def test_window_means_average_the_frames_centred_in_each_span():
@@ -120,3 +128,10 @@ def test_experiment_runs_are_reused_from_an_earlier_report(small, tmp_path):
     assert len(reused) == len(runs) and {r.classifier for r in reused} == {"tree"}
     assert {r.classifier for r in again if r.seconds >= 0} == {"logreg"}
     assert experiments.load_runs(tmp_path / "missing.json") == {}
+    pooled = experiments.pooled(tables, tables, sound_clf="logreg", gender_clf="logreg", log=lambda *_: None)
+    assert [(r.task, r.n_fft, r.train_n_fft) for r in pooled] == [
+        (t, n, "all") for t in ("sound_type", "gender") for n in (512, 1024)]
+    kept = {experiments.key(r): experiments.Run(**{**r.__dict__, "seconds": -1.0}) for r in pooled}
+    again = experiments.pooled(tables, tables, sound_clf="logreg", gender_clf="logreg", done=kept,
+                               log=lambda *_: None)
+    assert all(r.seconds == -1.0 for r in again)
