@@ -95,15 +95,21 @@ def grid(train: dict[int, Table], dev: dict[int, Table], *, names: list[str] | N
 
 
 def pooled(train: dict[int, Table], dev: dict[int, Table], *, sound_clf: str, gender_clf: str,
-           log=print) -> list[Run]:
+           done: dict[tuple, Run] | None = None, log=print) -> list[Run]:
     """Train on the tables of all n_fft together, predict with each one (the seed's shortcut)."""
     clfs = classifiers()
     cols = _columns("ours")
-    both = Table(np.vstack([t.X for t in train.values()]),
-                 {k: np.concatenate([t.meta[k] for t in train.values()]) for k in next(iter(train.values())).meta})
+    done = done or {}
     runs = []
-    for task_name, task, name, score in (("sound_type", sound_task(both), sound_clf, _score_sound),
-                                         ("gender", gender_task(both), gender_clf, _score_gender)):
+    for task_name, make_task, name, score in (("sound_type", sound_task, sound_clf, _score_sound),
+                                              ("gender", gender_task, gender_clf, _score_gender)):
+        earlier = [done.get((task_name, n, "all", "ours", name)) for n in sorted(dev)]
+        if all(earlier):
+            runs += earlier
+            continue
+        both = Table(np.vstack([t.X for t in train.values()]),
+                     {k: np.concatenate([t.meta[k] for t in train.values()]) for k in next(iter(train.values())).meta})
+        task = make_task(both)
         t0 = time.perf_counter()
         model = fit_weighted(clone(clfs[name]), task.table.X, task.y, task.weights)
         seconds = time.perf_counter() - t0

@@ -6,6 +6,7 @@ from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score,
 
 SOUND_LABELS = ["speech", "song", "music", "noise", "nature"]
 GENDER_LABELS = ["female", "male"]
+FEATURE_SETS = {"seed": "the seed's features", "ours": "our features"}
 
 
 def speech_vs_rest_scores(y_true: np.ndarray, said_speech: np.ndarray) -> dict:
@@ -71,7 +72,7 @@ def experiments_markdown(runs: list) -> str:
     """The n_fft x classifier x feature-set tables, which n_fft wins on dev, pooled vs matched training."""
     sound = [r for r in runs if r.task == "sound_type" and r.train_n_fft != "all"]
     gender = [r for r in runs if r.task == "gender" and r.train_n_fft != "all"]
-    lines = ["## Sound type on dev", "",
+    lines = _findings(runs) + ["## Sound type on dev", "",
              "| n_fft | features | classifier | speech-vs-rest bacc | macro F1 | music/song called speech | "
              + " | ".join(f"recall {lab}" for lab in SOUND_LABELS) + " | fit s |",
              "|---" * (7 + len(SOUND_LABELS)) + "|"]
@@ -110,6 +111,30 @@ def experiments_markdown(runs: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _findings(runs: list) -> list[str]:
+    """Best configuration per task and feature set, and the pooled-training change, in a few lines."""
+    keys = {"sound_type": ("macro_f1", "macro F1"), "gender": ("balanced_accuracy", "balanced accuracy")}
+    lines = ["## Findings", ""]
+    for task, (key, label) in keys.items():
+        for features in ("seed", "ours"):
+            mine = [r for r in runs if r.task == task and r.features == features and r.train_n_fft != "all"]
+            if mine:
+                b = max(mine, key=lambda r: r.scores[key])
+                lines.append(f"- {task}, {FEATURE_SETS[features]}: best {label} {b.scores[key]:.3f} "
+                             f"({b.classifier}, n_fft {b.n_fft}), worst {min(r.scores[key] for r in mine):.3f}")
+    changes = []
+    for r in runs:
+        if r.train_n_fft == "all":
+            key = keys[r.task][0]
+            same = [m for m in runs if (m.task, m.classifier, m.features, m.train_n_fft) ==
+                    (r.task, r.classifier, "ours", str(r.n_fft))]
+            changes += [r.scores[key] - m.scores[key] for m in same]
+    if changes:
+        lines.append(f"- training on all n_fft and predicting with one changes the score by {min(changes):+.3f} "
+                     f"to {max(changes):+.3f} (mean {np.mean(changes):+.3f}) against training on that n_fft")
+    return lines + [""]
+
+
 def peer_markdown(peer) -> str:
     """Silero VAD beside our sound-type model on the same dev windows (empty without a peer)."""
     if peer is None:
@@ -142,13 +167,14 @@ def experiments_plot(runs: list, path, *, peer=None) -> None:
               ("sound_type", lambda s: s["music_song_called_speech"], "music/song windows called speech"),
               ("gender", lambda s: s["balanced_accuracy"], "gender balanced accuracy")]
     fig, axes = plt.subplots(1, 4, figsize=(18, 4.2))
+    colour = {clf: f"C{i}" for i, clf in enumerate(sorted({r.classifier for r in runs}))}
     for ax, (task, get, title) in zip(axes, panels):
         for clf in sorted({r.classifier for r in runs}):
             for features, style in (("ours", "-"), ("seed", "--")):
                 pts = sorted((r.n_fft, get(r.scores)) for r in runs if r.task == task and r.classifier == clf
                              and r.features == features and r.train_n_fft != "all")
                 if pts:
-                    ax.plot(*zip(*pts), style, marker="o", label=f"{clf} ({features} features)")
+                    ax.plot(*zip(*pts), style, marker="o", color=colour[clf], label=f"{clf} ({features} features)")
         if peer is not None and title.startswith(("speech-vs-rest", "music/song")):
             key = "speech_vs_rest_bacc" if title.startswith("speech") else "music_song_called_speech"
             ax.axhline(peer.scores["silero"][key], color="k", lw=1, ls=":", label="Silero VAD")
