@@ -100,15 +100,17 @@ def pooled(train: dict[int, Table], dev: dict[int, Table], *, sound_clf: str, ge
     clfs = classifiers()
     cols = _columns("ours")
     done = done or {}
-    runs = []
+    runs, both = [], None
     for task_name, make_task, name, score in (("sound_type", sound_task, sound_clf, _score_sound),
                                               ("gender", gender_task, gender_clf, _score_gender)):
         earlier = [done.get((task_name, n, "all", "ours", name)) for n in sorted(dev)]
         if all(earlier):
             runs += earlier
             continue
-        both = Table(np.vstack([t.X for t in train.values()]),
-                     {k: np.concatenate([t.meta[k] for t in train.values()]) for k in next(iter(train.values())).meta})
+        if both is None:  # one stacked table serves both tasks
+            both = Table(np.vstack([t.X for t in train.values()]),
+                         {k: np.concatenate([t.meta[k] for t in train.values()])
+                          for k in next(iter(train.values())).meta})
         task = make_task(both)
         t0 = time.perf_counter()
         model = fit_weighted(clone(clfs[name]), task.table.X, task.y, task.weights)
@@ -129,9 +131,7 @@ def load_runs(path) -> dict[tuple, Run]:
     path = Path(path)
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text())
-    runs = [Run(**r) for r in (data["runs"] if isinstance(data, dict) else data)]
-    return {key(r): r for r in runs}
+    return {key(r): r for r in (Run(**d) for d in json.loads(path.read_text())["runs"])}
 
 
 def headline(run: Run) -> str:

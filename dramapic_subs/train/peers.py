@@ -22,7 +22,7 @@ from ..media import find_ffmpeg, read_audio
 from ..models import ModelBundle
 from ..windows import make_grid
 from .report import speech_vs_rest_scores
-from .tables import SR, _audible
+from .tables import SR, audible_windows
 
 CHUNK = 512          # samples per Silero step at 16 kHz
 THRESHOLD = 0.5      # Silero's default speech threshold
@@ -92,22 +92,22 @@ def compare(rows: list[dict], data_dir: Path, *, sound: ModelBundle, categories:
     ffmpeg = find_ffmpeg()
     grid = make_grid(sr=SR)
     speech_idx = list(sound.labels).index("speech")
-    silero, ours, seconds = [], [], {"silero": 0.0, "ours": 0.0}
+    theirs, ours, seconds = [], [], {"silero": 0.0, "ours": 0.0}
     audio = 0.0
     for r in rows:
         y = read_audio(data_dir / r["path"], sr=SR, ffmpeg=ffmpeg)
-        keep = _audible(y, grid)
+        keep = audible_windows(y, grid)
         spans = [grid.span(i, len(y)) for i in np.flatnonzero(keep)]
         audio += len(y) / SR
         t0 = time.perf_counter()
-        silero.append(peer(y, spans) >= THRESHOLD)
+        theirs.append(peer(y, spans) >= THRESHOLD)
         t1 = time.perf_counter()
         proba = sound.predict_proba(featurize(y, spec=sound.spec, grid=grid).X[keep])
         t2 = time.perf_counter()
         ours.append(proba.argmax(axis=1) == speech_idx)
         seconds["silero"] += t1 - t0
         seconds["ours"] += t2 - t1
-    called = {"silero": np.concatenate(silero), "ours": np.concatenate(ours)}
+    called = {"silero": np.concatenate(theirs), "ours": np.concatenate(ours)}
     if len(called["silero"]) != len(categories):
         raise RuntimeError(f"peer windows ({len(called['silero'])}) do not line up with the dev table "
                            f"({len(categories)})")

@@ -7,6 +7,8 @@ from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score,
 SOUND_LABELS = ["speech", "song", "music", "noise", "nature"]
 GENDER_LABELS = ["female", "male"]
 FEATURE_SETS = {"seed": "the seed's features", "ours": "our features"}
+# The score each task's model is chosen by, and its name in reports.
+TASK_KEYS = {"sound_type": ("macro_f1", "macro F1"), "gender": ("balanced_accuracy", "balanced accuracy")}
 
 
 def speech_vs_rest_scores(y_true: np.ndarray, said_speech: np.ndarray) -> dict:
@@ -88,7 +90,7 @@ def experiments_markdown(runs: list) -> str:
         lines.append(f"| {r.n_fft} | {r.features} | {r.classifier} | {s['accuracy']:.3f} | "
                      f"{s['per_gender']['female']:.3f} | {s['per_gender']['male']:.3f} | {r.seconds:.0f} |")
     lines += ["", "## Which n_fft wins on dev", ""]
-    for task, key, label in (("sound_type", "macro_f1", "macro F1"), ("gender", "balanced_accuracy", "balanced accuracy")):
+    for task, (key, label) in TASK_KEYS.items():
         for clf in sorted({r.classifier for r in runs if r.task == task}):
             mine = [r for r in runs if r.task == task and r.classifier == clf and r.features == "ours"
                     and r.train_n_fft != "all"]
@@ -96,39 +98,41 @@ def experiments_markdown(runs: list) -> str:
                 best = max(mine, key=lambda r: r.scores[key])
                 spread = ", ".join(f"{r.n_fft}: {r.scores[key]:.3f}" for r in sorted(mine, key=lambda r: r.n_fft))
                 lines.append(f"- {task}, {clf}, our features: n_fft **{best.n_fft}** ({label} {spread})")
-    pooled = [r for r in runs if r.train_n_fft == "all"]
-    if pooled:
+    pairs = _pooled_pairs(runs)
+    if pairs:
         lines += ["", "## Training on all n_fft and predicting with one (the seed's shortcut)", "",
                   "| task | classifier | n_fft at prediction | trained on that n_fft | trained on all | change |",
                   "|---|---|---|---|---|---|"]
-        for r in pooled:
-            key = "macro_f1" if r.task == "sound_type" else "balanced_accuracy"
-            same = [m for m in runs if m.task == r.task and m.classifier == r.classifier and m.features == "ours"
-                    and m.train_n_fft == str(r.n_fft)]
-            if same:
-                a, b = same[0].scores[key], r.scores[key]
-                lines.append(f"| {r.task} | {r.classifier} | {r.n_fft} | {a:.3f} | {b:.3f} | {b - a:+.3f} |")
+        for r, a, b in pairs:
+            lines.append(f"| {r.task} | {r.classifier} | {r.n_fft} | {a:.3f} | {b:.3f} | {b - a:+.3f} |")
     return "\n".join(lines) + "\n"
+
+
+def _pooled_pairs(runs: list) -> list[tuple]:
+    """``(pooled run, score trained on that n_fft, score trained on all)`` for each pooled run with a twin."""
+    pairs = []
+    for r in runs:
+        if r.train_n_fft != "all":
+            continue
+        key = TASK_KEYS[r.task][0]
+        same = [m for m in runs if (m.task, m.classifier, m.features, m.train_n_fft) ==
+                (r.task, r.classifier, "ours", str(r.n_fft))]
+        if same:
+            pairs.append((r, same[0].scores[key], r.scores[key]))
+    return pairs
 
 
 def _findings(runs: list) -> list[str]:
     """Best configuration per task and feature set, and the pooled-training change, in a few lines."""
-    keys = {"sound_type": ("macro_f1", "macro F1"), "gender": ("balanced_accuracy", "balanced accuracy")}
     lines = ["## Findings", ""]
-    for task, (key, label) in keys.items():
+    for task, (key, label) in TASK_KEYS.items():
         for features in ("seed", "ours"):
             mine = [r for r in runs if r.task == task and r.features == features and r.train_n_fft != "all"]
             if mine:
                 b = max(mine, key=lambda r: r.scores[key])
                 lines.append(f"- {task}, {FEATURE_SETS[features]}: best {label} {b.scores[key]:.3f} "
                              f"({b.classifier}, n_fft {b.n_fft}), worst {min(r.scores[key] for r in mine):.3f}")
-    changes = []
-    for r in runs:
-        if r.train_n_fft == "all":
-            key = keys[r.task][0]
-            same = [m for m in runs if (m.task, m.classifier, m.features, m.train_n_fft) ==
-                    (r.task, r.classifier, "ours", str(r.n_fft))]
-            changes += [r.scores[key] - m.scores[key] for m in same]
+    changes = [b - a for _, a, b in _pooled_pairs(runs)]
     if changes:
         lines.append(f"- training on all n_fft and predicting with one changes the score by {min(changes):+.3f} "
                      f"to {max(changes):+.3f} (mean {np.mean(changes):+.3f}) against training on that n_fft")

@@ -129,7 +129,7 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
     if missing:
         y = _load_signal(job, data_dir, ffmpeg)
         grid = make_grid(sr=SR)
-        keep = _audible(y, grid)
+        keep = audible_windows(y, grid)
         for spec in missing:
             out[spec.n_fft] = featurize(y, spec=spec, grid=grid).X[keep]
             if spec.n_fft in paths:
@@ -139,7 +139,7 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
     return [out[s.n_fft] for s in specs]
 
 
-def _audible(y: np.ndarray, grid) -> np.ndarray:
+def audible_windows(y: np.ndarray, grid) -> np.ndarray:
     """Windows loud enough to carry their file's label.
 
     Measured on the samples, not on any STFT, so every n_fft keeps the same
