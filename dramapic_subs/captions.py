@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import ParameterError
 from .media import atomic_output
+from .models import GENDER
 from .result import Analysis, ModelOutput
 from .summary import summarize
 
@@ -39,13 +40,20 @@ def cue_texts(analysis: Analysis, *, lang: str = "en") -> list[str]:
         if analysis.silent[i]:
             texts.append(f"({names['silence']})")
             continue
-        parts = [_model_text(m, i, names, top=2 if j == 0 else 1) for j, m in enumerate(analysis.models)]
+        parts = [_model_text(m, shown_row(analysis, m, i), names, top=2 if j == 0 else 1)
+                 for j, m in enumerate(analysis.models)]
         texts.append(" | ".join(parts))
     return texts
 
 
-def _model_text(model: ModelOutput, i: int, names: dict[str, str], *, top: int) -> str:
-    row = model.proba[i]
+def shown_row(analysis: Analysis, model: ModelOutput, i: int) -> np.ndarray:
+    """The probabilities a caption shows for window ``i``: the gender of its speech turn, where it has one
+    (a voice keeps its gender for the whole turn), else the window's own."""
+    turn = analysis.turn_at(i) if model.name == GENDER else None
+    return turn.proba if turn is not None else model.proba[i]
+
+
+def _model_text(model: ModelOutput, row: np.ndarray, names: dict[str, str], *, top: int) -> str:
     order = np.argsort(row)[::-1][:top]
     shown = [k for n, k in enumerate(order) if n == 0 or row[k] >= SECOND_LABEL_MIN]
     return " · ".join(f"{names.get(model.labels[k], model.labels[k])} {_pct(row[k])}" for k in shown)
@@ -89,6 +97,11 @@ def to_dict(analysis: Analysis, *, lang: str = "en") -> dict:
             row = m.row(i)
             w[m.name] = None if row is None else {k: round(v, 4) for k, v in row.items()}
         windows.append(w)
+    gender = next((m for m in analysis.models if m.name == GENDER), None)
+    turns = [{"start": round(float(analysis.start_s[t.first]), 3), "end": round(float(analysis.end_s[t.last]), 3),
+              "first_window": t.first, "last_window": t.last,
+              "gender": {k: round(float(v), 4) for k, v in zip(gender.labels, t.proba)}}
+             for t in analysis.turns] if gender else []
     return {
         "source": str(analysis.source),
         "summary": summarize(analysis).to_dict(),
@@ -98,6 +111,7 @@ def to_dict(analysis: Analysis, *, lang: str = "en") -> dict:
         "models": {m.name: {"version": m.version, "labels": m.labels, "n_fft": m.n_fft,
                             "hop": m.hop, "smooth": m.smooth} for m in analysis.models},
         "windows": windows,
+        "turns": turns,
     }
 
 

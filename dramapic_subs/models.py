@@ -8,7 +8,6 @@ an altered file can run arbitrary code.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -19,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
-from .features import FeatureSpec, feature_names
+from .features import FeatureSpec
+from .representations import Representation, Spectral, from_card, sha256_of
 
 MODELS_ENV = "DRAMAPIC_MODELS"
 SOUND_TYPE = "sound_type"
@@ -43,6 +43,12 @@ class ModelBundle:
         Width in windows of the centred moving average over probabilities.
     meta : dict
         Training summary, scores and library versions (free-form, JSON).
+    inputs : tuple of Representation
+        What the estimator's columns are, in order; empty means the spectral
+        features at ``spec`` alone.
+    temperature : float
+        Calibration: probabilities are ``softmax(log(p) / temperature)``,
+        ``temperature`` fitted on grouped out-of-fold predictions.
     """
 
     name: str
@@ -51,6 +57,17 @@ class ModelBundle:
     spec: FeatureSpec
     smooth: int = 1
     meta: dict = field(default_factory=dict)
+    inputs: tuple[Representation, ...] = ()
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            self.inputs = (Spectral(self.spec),)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Column names of the estimator's input, all inputs side by side."""
+        return [name for rep in self.inputs for name in rep.names]
 
     @property
     def version(self) -> str:
@@ -67,7 +84,17 @@ class ModelBundle:
         with threadpool_limits(limits=1, user_api="openmp"):
             proba = self.estimator.predict_proba(X)
         order = [list(self.estimator.classes_).index(lab) for lab in self.labels]
-        return proba[:, order]
+        return calibrate(proba[:, order], temperature=self.temperature)
+
+
+def calibrate(proba: np.ndarray, *, temperature: float) -> np.ndarray:
+    """Temperature scaling of probabilities: ``softmax(log(p) / T)`` row by row (T > 1 softens)."""
+    if temperature == 1.0 or len(proba) == 0:
+        return proba
+    logits = np.log(np.clip(proba, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
@@ -83,9 +110,11 @@ def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
         "n_fft": bundle.spec.n_fft,
         "hop": bundle.spec.hop,
         "sr": bundle.spec.sr,
-        "features": feature_names(),
+        "features": bundle.feature_names,
+        "inputs": [rep.card() for rep in bundle.inputs],
+        "temperature": bundle.temperature,
         "smooth": bundle.smooth,
-        "sha256": _sha256(blob),
+        "sha256": sha256_of(blob),
         **bundle.meta,
     }
     path = directory / f"{bundle.name}.json"
@@ -112,19 +141,23 @@ def load_bundle(name: str, *, directory: Path | None = None) -> ModelBundle:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelError(f"{card_path}: unreadable model card ({exc})") from None
-    if _sha256(blob) != card.get("sha256"):
+    if sha256_of(blob) != card.get("sha256"):
         raise ModelError(f"{blob}: sha256 does not match {card_path.name}; refusing to load an altered model")
-    if card.get("features") != feature_names():
+    spec = FeatureSpec(n_fft=int(card["n_fft"]), sr=int(card["sr"]))
+    inputs = [from_card(entry, directory=directory) for entry in card.get("inputs", [])] or [Spectral(spec)]
+    if card.get("features") != [n for rep in inputs for n in rep.names]:
         raise ModelError(f"{blob}: trained on other features than this version computes; retrain it")
     estimator = joblib.load(blob)
-    fixed = {"name", "labels", "n_fft", "hop", "sr", "features", "smooth", "sha256"}
+    fixed = {"name", "labels", "n_fft", "hop", "sr", "features", "smooth", "sha256", "inputs", "temperature"}
     return ModelBundle(
         name=name,
         estimator=estimator,
         labels=list(card["labels"]),
-        spec=FeatureSpec(n_fft=int(card["n_fft"]), sr=int(card["sr"])),
+        spec=spec,
         smooth=int(card.get("smooth", 1)),
         meta={k: v for k, v in card.items() if k not in fixed},
+        inputs=tuple(inputs),
+        temperature=float(card.get("temperature", 1.0)),
     )
 
 
@@ -136,14 +169,6 @@ def default_models_dir() -> Path:
     if spec is not None and spec.submodule_search_locations:
         return Path(list(spec.submodule_search_locations)[0])
     return Path(__file__).resolve().parent.parent / "models"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def smooth_probabilities(proba: np.ndarray, *, width: int, valid: np.ndarray) -> np.ndarray:

@@ -18,11 +18,12 @@ import numpy as np
 from . import burn as burner
 from . import captions, plot, review
 from .errors import DramapicError, MediaError, ParameterError
-from .features import SILENCE_FLOOR_DB, StreamFeaturizer, WindowFeatures
+from .features import SILENCE_FLOOR_DB
 from .media import MediaInfo, find_ffmpeg, iter_audio, probe
 from .models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, smooth_probabilities
 from .progress import Progress
 from .result import Analysis, ModelOutput
+from .turns import VOICE_LABELS, Turn, TurnModel, speech_turns
 from .summary import Summary, summarize
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
 
@@ -77,20 +78,22 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     if not info.has_audio:
         raise MediaError(f"{path}: no audio stream to analyse")
     grid = make_grid(sr=SR, window_s=window_s, hop_s=hop_s)
-    featurizers = {m.spec: StreamFeaturizer(m.spec, grid) for m in models}
-    parts: dict = {spec: [] for spec in featurizers}
+    # One stream per distinct input (one STFT per n_fft, one VAD run), however many models share it.
+    reps = {rep.key: rep for m in models for rep in m.inputs}
+    streams = {key: rep.stream(grid) for key, rep in reps.items()}
+    parts: dict = {key: [] for key in streams}
     progress = progress or Progress(quiet=True)
     task = progress.task(f"analysing {path.name}", total=info.duration_s or 1.0)
     n = 0
     warnings: list[str] = []
-    # One thread per n_fft: the FFTs and array maths release the GIL, so the
-    # two analyses share the cores while ffmpeg decodes in its own process.
-    with ThreadPoolExecutor(max_workers=len(featurizers)) as pool:
+    # One thread per input: the FFTs and array maths release the GIL, so the
+    # analyses share the cores while ffmpeg decodes in its own process.
+    with ThreadPoolExecutor(max_workers=len(streams)) as pool:
         for block in _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S,
                                              on_warning=warnings.append)):
-            done = {spec: pool.submit(fz.push, block) for spec, fz in featurizers.items()}
-            for spec, future in done.items():
-                parts[spec].append(future.result())
+            done = {key: pool.submit(st.push, block) for key, st in streams.items()}
+            for key, future in done.items():
+                parts[key].append(future.result())
             n += len(block)
             progress.update(task, n / SR)
     if n == 0:
@@ -100,14 +103,17 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     if not warnings and info.duration_s - n / SR > SHORT_DECODE_S:  # one warning per file is enough
         progress.warn(f"{path}: only {n / SR:.1f} s of {info.duration_s:.1f} s decoded (truncated file?); "
                       "captions cover what was decoded")
-    feats = {spec: WindowFeatures.concat(parts[spec] + [fz.finish()]) for spec, fz in featurizers.items()}
+    feats = {key: type(parts[key][0]).concat(parts[key] + [st.finish()]) for key, st in streams.items()}
     progress.update(task, info.duration_s or 1.0)
-    level = next(iter(feats.values())).level_db
+    # The level comes with the spectral features, which every model's first input is.
+    level = feats[models[0].inputs[0].key].level_db
     silent = level < SILENCE_FLOOR_DB
-    outputs = [_predict(m, feats[m.spec].X, silent) for m in models]
+    X = {m.name: np.hstack([feats[rep.key].X for rep in m.inputs]) for m in models}
+    outputs = [_predict(m, X[m.name], silent) for m in models]
     start, end = grid.cue_times(n)
     return Analysis(source=path, duration_s=n / SR, window_s=grid.window_s, hop_s=grid.hop_s,
-                    start_s=start, end_s=end, level_db=level, silent=silent, models=outputs)
+                    start_s=start, end_s=end, level_db=level, silent=silent, models=outputs,
+                    turns=_turns(models, outputs, X, silent))
 
 
 def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
@@ -152,6 +158,20 @@ def _predict(model: ModelBundle, X: np.ndarray, silent: np.ndarray) -> ModelOutp
     proba = smooth_probabilities(proba, width=model.smooth, valid=~silent)
     return ModelOutput(model.name, model.version, model.labels, model.spec.n_fft, model.spec.hop,
                        model.smooth, proba)
+
+
+def _turns(models: list[ModelBundle], outputs: list[ModelOutput], X: dict[str, np.ndarray],
+           silent: np.ndarray) -> list[Turn]:
+    """Speech turns where a voice is the likeliest sound, with the gender model's per-turn answer."""
+    by_name = {m.name: (m, out) for m, out in zip(models, outputs)}
+    if SOUND_TYPE not in by_name or GENDER not in by_name:
+        return []
+    sound, gender = by_name[SOUND_TYPE][1], by_name[GENDER]
+    proba = np.nan_to_num(sound.proba, nan=0.0)
+    voice = ~silent & np.isin(np.asarray(sound.labels)[proba.argmax(axis=1)], VOICE_LABELS)
+    turn_card = gender[0].meta.get("turns")
+    model = TurnModel.from_card(turn_card, gender[0].feature_names) if turn_card else None
+    return speech_turns(voice, X[GENDER], gender[1].proba, model=model)
 
 
 # Output name suffixes, keyed by what makes them; caption formats use their own.

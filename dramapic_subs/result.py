@@ -5,10 +5,12 @@ read one thing and never reach back into the analysis.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .turns import Turn
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Analysis:
     silent : np.ndarray of bool, shape (n,)
         Windows under the silence floor.
     models : list of ModelOutput
+    turns : list of Turn
+        Speech turns with their gender (see :mod:`dramapic_subs.turns`), in order.
     """
 
     source: Path
@@ -72,9 +76,17 @@ class Analysis:
     level_db: np.ndarray
     silent: np.ndarray
     models: list[ModelOutput]
+    turns: list[Turn] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.start_s)
+
+    def turn_at(self, i: int) -> Turn | None:
+        """The speech turn holding window ``i``, or None."""
+        for t in self.turns:
+            if t.first <= i <= t.last:
+                return t
+        return None
 
     def model(self, name: str) -> ModelOutput:
         for m in self.models:

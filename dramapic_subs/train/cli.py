@@ -15,17 +15,19 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from ..errors import ModelError
 from ..features import FeatureSpec
 from ..models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, save_bundle
+from ..representations import SileroVad, Spectral, silero_from_file
 from ..progress import Progress
 from . import fit as fitting
-from .report import GENDER_LABELS, SOUND_LABELS, breakdown, confusion_markdown, gender_scores, sound_scores
+from .report import GENDER_LABELS, SOUND_LABELS
 from .tables import Table, build_tables, plan_jobs, read_manifest
 
 # Run from the project's root: the data lies beside it, models/ and reports/ in it.
 DEFAULT_DATA = Path(os.environ.get("DRAMAPIC_DATA", "../shared/data"))
 DEFAULT_MODELS = Path("models")
-DEFAULT_REPORT = Path("reports") / "dev.md"
+DEFAULT_REPORT = Path("reports") / "accuracy.md"
 DEFAULT_CACHE = Path.home() / ".cache" / "dramapic-subs" / "tables"
 SOUND_NFFT, GENDER_NFFT = 1024, 512
 VERSION = "0.1.0"
@@ -34,7 +36,8 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 
 def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None, quiet: bool,
-            n_ffts: tuple[int, ...] = (GENDER_NFFT, SOUND_NFFT)) -> tuple[dict[int, Table], float, list[dict]]:
+            n_ffts: tuple[int, ...] = (GENDER_NFFT, SOUND_NFFT), vad: SileroVad | None = None
+            ) -> tuple[dict, float, list[dict]]:
     rows = read_manifest(data, split)
     plan = plan_jobs(rows, augment_mixes=mixes)
     specs = [FeatureSpec(n) for n in n_ffts]
@@ -42,8 +45,38 @@ def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None
     with Progress(quiet=quiet) as progress:
         task = progress.task(f"features ({split})", total=len(plan))
         tables = build_tables(plan, data_dir=data, specs=specs, cache_dir=cache, n_jobs=jobs,
-                              progress=lambda done: progress.update(task, done))
+                              progress=lambda done: progress.update(task, done),
+                              vad=vad.weights if vad else None)
     return tables, time.perf_counter() - t0, rows
+
+
+def _vad(out: Path, *, log=typer.echo) -> SileroVad:
+    """Silero's weights exported from its wheel into ``out`` (or the copy already there)."""
+    from .export_vad import export
+
+    try:
+        path = export(out)
+    except ModelError as exc:
+        path = out / "silero_vad.npz"
+        if not path.is_file():
+            raise
+        log(f"{exc}; using {path} as it is")
+    return silero_from_file(path)
+
+
+def _turns(task) -> dict:
+    """The speaker-change detector for the gender card, fitted on the same training rows."""
+    from .turn_model import fit_turn_model
+
+    names = [n for rep in task.inputs for n in rep.names]
+    model, info = fit_turn_model(task, names)
+    typer.echo(f"  turns: change threshold {model.threshold:.2f} ({info['by_threshold'][info['chosen']]})")
+    return {"turns": model.card(names), "turn_detection": _jsonable(info)}
+
+
+def _inputs(vad: SileroVad) -> dict[str, tuple]:
+    """Each model's inputs: the design card's n_fft, and Silero VAD beside the sound type's."""
+    return {SOUND_TYPE: (Spectral(FeatureSpec(SOUND_NFFT)), vad), GENDER: (Spectral(FeatureSpec(GENDER_NFFT)),)}
 
 
 def _data_summary(rows: list[dict]) -> dict:
@@ -62,64 +95,73 @@ def _data_summary(rows: list[dict]) -> dict:
 def fit_cmd(
     data: Path = typer.Option(DEFAULT_DATA, help="Folder with manifest.csv and train/."),
     out: Path = typer.Option(DEFAULT_MODELS, help="Where the model bundles go."),
-    cache: Path = typer.Option(DEFAULT_CACHE, help="Feature cache (keyed by file hash and settings)."),
+    cache: Path = typer.Option(DEFAULT_CACHE, help="Feature and prediction cache (keyed by content and settings)."),
     mixes: int = typer.Option(3000, help="Speech-over-bed augmentation mixes."),
     jobs: int = typer.Option(-1, help="Parallel workers (joblib; -1: all cores)."),
-    candidates: str = typer.Option("hgb,logreg,mlp,vote", help="Estimators compared on grouped CV."),
+    sound_candidates: str = typer.Option("hgb,vote", help="Sound-type estimators compared out of corpus."),
+    gender_candidates: str = typer.Option("hgb,logreg,vote", help="Gender estimators compared out of corpus."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
-    """Build the training tables, pick each model on grouped CV and write models/."""
-    tables, seconds, rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet)
-    n_rows = sum(len(t) for t in tables.values())
+    """Build the training tables, choose each model leaving one corpus out at a time, write models/."""
+    from . import loco
+
+    vad = _vad(out)
+    tables, seconds, rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet, vad=vad)
+    n_rows = len(next(iter(tables.values())))
     typer.echo(f"tables: {n_rows} window rows in {seconds:.0f} s ({n_rows / max(seconds, 1e-9):.0f} rows/s)")
     summary = {"training_data": _data_summary(rows), "augmentation_mixes": mixes,
                "versions": fitting.versions(), "version": VERSION}
-    names = [c.strip() for c in candidates.split(",") if c.strip()]
-    for task, nfft in ((fitting.sound_task(tables[SOUND_NFFT]), SOUND_NFFT),
-                       (fitting.gender_task(tables[GENDER_NFFT]), GENDER_NFFT)):
-        model, cv = fitting.select_and_fit(task, names=names, log=typer.echo)
+    inputs = _inputs(vad)
+    tasks = ((fitting.sound_task, inputs[SOUND_TYPE], sound_candidates),
+             (fitting.gender_task, inputs[GENDER], gender_candidates))
+    for make, reps, names in tasks:
+        task = make(fitting.joined(tables, reps), reps)
+        model, info = loco.select_and_fit(task, names=[c.strip() for c in names.split(",") if c.strip()],
+                                          cache_dir=cache / "loco", log=typer.echo)
         labels = SOUND_LABELS if task.name == SOUND_TYPE else GENDER_LABELS
-        bundle = ModelBundle(task.name, model, labels, FeatureSpec(nfft), smooth=cv["smooth"],
-                             meta={**summary, "grouped_cv": _jsonable(cv), "train_windows": len(task.y)})
+        meta = {**summary, "selection": _jsonable(info), "train_windows": len(task.y)}
+        if task.name == GENDER:
+            meta.update(_turns(task))
+        bundle = ModelBundle(task.name, model, labels, task.inputs[0].spec, smooth=info["smooth"],
+                             inputs=task.inputs, temperature=info["temperature"], meta=meta)
         path = save_bundle(bundle, out)
-        typer.echo(f"wrote {path} ({cv['chosen']})")
+        typer.echo(f"wrote {path} ({info['chosen']})")
 
 
 @app.command("evaluate")
 def evaluate_cmd(
-    data: Path = typer.Option(DEFAULT_DATA, help="Folder with manifest.csv and dev/."),
+    data: Path = typer.Option(DEFAULT_DATA, help="Folder with manifest.csv, train/ and dev/."),
     models: Path = typer.Option(DEFAULT_MODELS, help="Model bundles to score."),
     cache: Path = typer.Option(DEFAULT_CACHE),
-    report: Path = typer.Option(DEFAULT_REPORT, help="Markdown report to write."),
+    report: Path = typer.Option(DEFAULT_REPORT, help="Markdown report to write (.json and .png beside)."),
+    mixes: int = typer.Option(3000, help="Mixes in the train tables (as fit used: the folds' cache keys)."),
     jobs: int = typer.Option(-1),
     programmes: int = typer.Option(6, help="Drama-like programmes built from dev clips and run through the CLI."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
-    """Score the models on the dev split (other sources, never trained on)."""
+    """Score the models on dev, on dev programmes and leaving one training corpus out at a time."""
+    from . import evaluate as ev
+    from .calibration import reliability_plot
     from .programmes import score_programmes
 
-    tables, _, rows = _tables(data, "dev", mixes=0, jobs=jobs, cache=cache, quiet=quiet)
     sound = load_bundle(SOUND_TYPE, directory=models)
     gender = load_bundle(GENDER, directory=models)
-    t = tables[sound.spec.n_fft]
-    pred = np.asarray(sound.labels)[sound.predict_proba(t.X).argmax(axis=1)]
-    s = sound_scores(t.meta["category"], pred)
-    s["by_source"] = breakdown(t.meta["category"], pred, t.meta["source"])
-    gt = tables[gender.spec.n_fft]
-    gt = gt.where((gt.meta["category"] == "speech") & (gt.meta["gender"] != ""))
-    gpred = np.asarray(gender.labels)[gender.predict_proba(gt.X).argmax(axis=1)]
-    g = gender_scores(gt.meta["gender"], gpred)
-    g["by_source"] = breakdown(gt.meta["gender"], gpred, gt.meta["source"])
-    g["by_language"] = breakdown(gt.meta["gender"], gpred, gt.meta["language"])
-    results = {"sound_type": s, "gender": g}
-    if programmes:
-        results["programmes"] = score_programmes(rows, data, count=programmes, seconds=180.0, log=typer.echo)
+    vad = next((r for r in sound.inputs if isinstance(r, SileroVad)), None)
+    dev, _, rows = _tables(data, "dev", mixes=0, jobs=jobs, cache=cache, quiet=quiet, vad=vad)
+    train, _, _ = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet, vad=vad)
+    results = ev.dev_scores(dev, sound, gender)
+    out_of_corpus = ev.loco_scores(train, sound, gender, cache_dir=cache / "loco", log=typer.echo)
+    prog = score_programmes(rows, data, count=programmes, seconds=180.0, log=typer.echo) if programmes else None
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.with_suffix(".json").write_text(json.dumps(_jsonable(results), indent=1) + "\n")
-    report.write_text(_markdown(results, sound, gender))
-    typer.echo(f"speech-vs-rest balanced accuracy {s['speech_vs_rest_bacc']:.3f}, macro F1 {s['macro_f1']:.3f}, "
-               f"music/song called speech {s['music_song_called_speech']:.3f}, gender accuracy "
-               f"{g['accuracy']:.3f} (female {g['per_gender']['female']:.3f}, male {g['per_gender']['male']:.3f})")
+    plot = report.with_suffix(".png")
+    reliability_plot(ev.reliability_curves(results, out_of_corpus), plot)
+    doc = {"dev": results, "leave_one_corpus_out": out_of_corpus, "programmes": prog}
+    report.with_suffix(".json").write_text(json.dumps(_jsonable(doc), indent=1) + "\n")
+    report.write_text(ev.markdown(results, out_of_corpus, sound, gender, prog, plot.name))
+    s, g = results["sound_type"], results["gender"]
+    typer.echo(f"dev: speech-vs-rest {s['speech_vs_rest_bacc']:.3f}, macro F1 {s['macro_f1']:.3f}, music/song "
+               f"called speech {s['music_song_called_speech']:.3f}, gender female {g['per_gender']['female']:.3f} "
+               f"male {g['per_gender']['male']:.3f}, ECE {s['reliability']['ece']:.3f} / {g['reliability']['ece']:.3f}")
     typer.echo(f"wrote {report}")
 
 
@@ -188,71 +230,6 @@ def _silero_peer(rows: list[dict], data: Path, dev: dict[int, Table], models: Pa
         return None
     return peers.compare(rows, data, sound=sound, categories=dev[sound.spec.n_fft].meta["category"],
                          log=typer.echo)
-
-
-def _markdown(results: dict, sound: ModelBundle, gender: ModelBundle) -> str:
-    s, g = results["sound_type"], results["gender"]
-    lines = [
-        "# Accuracy on ../shared/data/dev (sources and speakers never trained on)",
-        "",
-        "Generated by `dramapic-subs-train evaluate`. Window level (2 s windows, 1 s hop), "
-        "silent windows excluded, no temporal smoothing (dev clips are separate recordings).",
-        "",
-        f"Models: sound type `{sound.meta.get('grouped_cv', {}).get('chosen', '?')}` at n_fft {sound.spec.n_fft}, "
-        f"gender `{gender.meta.get('grouped_cv', {}).get('chosen', '?')}` at n_fft {gender.spec.n_fft}.",
-        "",
-        "| measure | value |",
-        "|---|---|",
-        f"| speech-vs-rest balanced accuracy | {s['speech_vs_rest_bacc']:.3f} |",
-        f"| 5-class macro F1 | {s['macro_f1']:.3f} |",
-        f"| music and song windows called speech | {s['music_song_called_speech']:.3f} |",
-        f"| gender accuracy on speech windows | {g['accuracy']:.3f} |",
-        f"| gender accuracy, female / male | {g['per_gender']['female']:.3f} / {g['per_gender']['male']:.3f} |",
-        "",
-        "Recall per class: " + ", ".join(f"{k} {v:.3f}" for k, v in s["recall"].items()),
-        "",
-        "## Sound-type confusion (windows)",
-        "",
-        confusion_markdown(s["confusion"], SOUND_LABELS),
-        "",
-        "## Sound type: accuracy per dev source",
-        "",
-        "| source | windows | accuracy |",
-        "|---|---|---|",
-        *[f"| {k} | {v['n']} | {v['accuracy']:.3f} |" for k, v in s["by_source"].items()],
-        "",
-        "## Gender: accuracy per source and language",
-        "",
-        "| group | windows | accuracy |",
-        "|---|---|---|",
-        *[f"| {k} | {v['n']} | {v['accuracy']:.3f} |" for k, v in {**g["by_source"], **g["by_language"]}.items()],
-        "",
-    ]
-    if "programmes" in results:
-        p = results["programmes"]
-        ps, pg = p["sound_type"], p["gender"]
-        lines += [
-            "## Drama-like programmes through the whole CLI",
-            "",
-            f"{p['programmes']} programmes of ~{p['seconds_each']:.0f} s built from dev clips "
-            "(`dramapic_subs/train/programmes.py`): dialogue between a female and a male voice, a voice over a "
-            "music or noise bed at 5-15 dB SNR, music, song and ambience scenes, hard cuts and silences; muxed "
-            "into mp4, captioned by `dramapic-subs --format json` (with its smoothing), each cue scored against "
-            "the segment under its centre (cues in silences left out; cues next to a cut count too).",
-            "",
-            "| measure | value |",
-            "|---|---|",
-            f"| cues scored | {ps['n']} |",
-            f"| speech-vs-rest balanced accuracy | {ps['speech_vs_rest_bacc']:.3f} |",
-            f"| 5-class macro F1 | {ps['macro_f1']:.3f} |",
-            f"| music and song cues called speech | {ps['music_song_called_speech']:.3f} |",
-            f"| gender accuracy on speech cues | {pg['accuracy']:.3f} (female {pg['per_gender']['female']:.3f}, "
-            f"male {pg['per_gender']['male']:.3f}) |",
-            "",
-            confusion_markdown(ps["confusion"], SOUND_LABELS),
-            "",
-        ]
-    return "\n".join(lines)
 
 
 def _jsonable(obj):

@@ -26,8 +26,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..models import smooth_probabilities
+from ..representations import Spectral
 from .report import gender_scores, sound_scores
-from .tables import Table
+from .tables import VAD, Table
 
 
 def _hgb(seed: int) -> HistGradientBoostingClassifier:
@@ -67,6 +68,7 @@ class Task:
     weights: np.ndarray
     score: Callable[[np.ndarray, np.ndarray], dict]
     key: str  # the score that picks the winner
+    inputs: tuple = ()  # the representations whose columns ``table.X`` holds, in order
 
 
 def balanced_weights(y: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -158,18 +160,31 @@ def select_and_fit(task: Task, *, names: list[str] | None = None, log=print) -> 
     return model, {"chosen": best, "cv": cv, "smooth": smooth, "smoothing_cv": by_width}
 
 
-def sound_task(table: Table) -> Task:
+def sound_task(table: Table, inputs: tuple = ()) -> Task:
+    """Sound type from ``table``'s columns, which are those of ``inputs`` side by side (see :func:`joined`)."""
     y = table.meta["category"]
     groups = np.array([corpus_of(s) for s in table.meta["source"]])
-    return Task("sound_type", table, y, groups, balanced_weights(y, table.meta["source"]), sound_scores, "macro_f1")
+    return Task("sound_type", table, y, groups, balanced_weights(y, table.meta["source"]), sound_scores,
+                "macro_f1", inputs)
 
 
-def gender_task(table: Table) -> Task:
+def gender_task(table: Table, inputs: tuple = ()) -> Task:
     speech = table.where((table.meta["category"] == "speech") & (table.meta["gender"] != ""))
     y = speech.meta["gender"]
     groups = speech.meta["speaker"]
     return Task("gender", speech, y, groups, balanced_weights(y, speech.meta["source"]), gender_scores,
-                "balanced_accuracy")
+                "balanced_accuracy", inputs)
+
+
+def table_key(rep) -> int | str:
+    """Which of :func:`~dramapic_subs.train.tables.build_tables`' tables holds a representation's columns."""
+    return rep.spec.n_fft if isinstance(rep, Spectral) else VAD
+
+
+def joined(tables: dict, inputs: tuple) -> Table:
+    """One table with the columns of every input side by side (the rows line up across tables)."""
+    first = tables[table_key(inputs[0])]
+    return Table(np.hstack([tables[table_key(rep)].X for rep in inputs]), first.meta)
 
 
 def versions() -> dict[str, str]:

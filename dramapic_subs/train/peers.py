@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..features import featurize
+from ..representations import window_matrix
 from ..media import find_ffmpeg, read_audio
 from ..models import ModelBundle
 from ..windows import make_grid
@@ -102,7 +102,7 @@ def compare(rows: list[dict], data_dir: Path, *, sound: ModelBundle, categories:
         t0 = time.perf_counter()
         theirs.append(peer(y, spans) >= THRESHOLD)
         t1 = time.perf_counter()
-        proba = sound.predict_proba(featurize(y, spec=sound.spec, grid=grid).X[keep])
+        proba = sound.predict_proba(window_matrix(y, inputs=sound.inputs, grid=grid)[keep])
         t2 = time.perf_counter()
         ours.append(proba.argmax(axis=1) == speech_idx)
         seconds["silero"] += t1 - t0

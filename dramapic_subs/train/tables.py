@@ -19,13 +19,16 @@ import numpy as np
 
 from ..features import SILENCE_FLOOR_DB, FeatureSpec, featurize, feature_names
 from ..media import codec_roundtrip, find_ffmpeg, read_audio
+from ..vad import VAD_FEATURES, SileroWeights, vad_windows
 from ..windows import make_grid
 from . import augment
 
 SR = 16000
 FEATURE_VERSION = "5"        # bump when features.py changes what it computes
+VAD_VERSION = "1"            # bump when vad.py's pooled features change
+VAD = "vad"                  # the tables' key for Silero VAD columns (the spectral ones are keyed by n_fft)
 RELATIVE_FLOOR_DB = 30.0     # also drop windows this far below the file's loudest
-META_COLS = ("path", "source", "category", "speaker", "gender", "language", "aug", "job")
+META_COLS = ("path", "source", "category", "speaker", "gender", "language", "aug", "bed", "job")
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,9 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def _cache_key(job: Job, data_dir: Path, spec: FeatureSpec) -> str:
-    parts = [FEATURE_VERSION, str(spec.n_fft), _file_hash(data_dir / job.row["path"]), f"gain={job.gain_db:.3f}"]
+def _cache_key(job: Job, data_dir: Path, rep: str) -> str:
+    version = VAD_VERSION if rep == VAD else FEATURE_VERSION
+    parts = [version, rep, _file_hash(data_dir / job.row["path"]), f"gain={job.gain_db:.3f}"]
     if job.mix:
         parts += [_file_hash(data_dir / job.mix.bed), job.mix.key()]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()
@@ -117,26 +121,31 @@ def _load_signal(job: Job, data_dir: Path, ffmpeg: str) -> np.ndarray:
 
 
 def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_dir: Path | None,
-                  ffmpeg: str) -> list[np.ndarray]:
-    """Feature rows of one job's non-silent windows, one array per spec.
+                  ffmpeg: str, vad: SileroWeights | None = None) -> list[np.ndarray]:
+    """Feature rows of one job's non-silent windows: one array per spec, then the VAD's if ``vad``.
 
-    Each (file, n_fft) pair is cached on its own, so adding an n_fft later
-    computes only that one; the file is decoded once for all missing specs.
+    Each (file, representation) pair is cached on its own, so adding an
+    n_fft or the VAD later computes only that one; the file is decoded once
+    for all missing ones.
     """
-    paths = {s.n_fft: cache_dir / f"{_cache_key(job, data_dir, s)}.npy" for s in specs} if cache_dir else {}
-    out = {n: np.load(p) for n, p in paths.items() if p.is_file()}
-    missing = [s for s in specs if s.n_fft not in out]
+    reps = [str(s.n_fft) for s in specs] + ([VAD] if vad is not None else [])
+    paths = {r: cache_dir / f"{_cache_key(job, data_dir, r)}.npy" for r in reps} if cache_dir else {}
+    out = {r: np.load(p) for r, p in paths.items() if p.is_file()}
+    missing = [r for r in reps if r not in out]
     if missing:
         y = _load_signal(job, data_dir, ffmpeg)
         grid = make_grid(sr=SR)
         keep = audible_windows(y, grid)
-        for spec in missing:
-            out[spec.n_fft] = featurize(y, spec=spec, grid=grid).X[keep]
-            if spec.n_fft in paths:
-                tmp = paths[spec.n_fft].with_suffix(f".{os.getpid()}.tmp.npy")
-                np.save(tmp, out[spec.n_fft])
-                os.replace(tmp, paths[spec.n_fft])
-    return [out[s.n_fft] for s in specs]
+        for rep in missing:
+            if rep == VAD:
+                out[rep] = vad_windows(y, weights=vad, grid=grid).X[keep]
+            else:
+                out[rep] = featurize(y, spec=FeatureSpec(int(rep)), grid=grid).X[keep]
+            if rep in paths:
+                tmp = paths[rep].with_suffix(f".{os.getpid()}.tmp.npy")
+                np.save(tmp, out[rep])
+                os.replace(tmp, paths[rep])
+    return [out[r] for r in reps]
 
 
 def audible_windows(y: np.ndarray, grid) -> np.ndarray:
@@ -152,8 +161,10 @@ def audible_windows(y: np.ndarray, grid) -> np.ndarray:
 
 
 def build_tables(jobs: list[Job], *, data_dir: Path, specs: list[FeatureSpec], cache_dir: Path | None,
-                 n_jobs: int = -1, progress=None) -> dict[int, Table]:
-    """Featurize all jobs in parallel; return one :class:`Table` per n_fft.
+                 n_jobs: int = -1, progress=None, vad: SileroWeights | None = None) -> dict[int | str, Table]:
+    """Featurize all jobs in parallel; return one :class:`Table` per n_fft, and under ``"vad"`` the VAD's.
+
+    Rows line up across the tables: the same windows of the same jobs.
 
     Parameters
     ----------
@@ -165,25 +176,28 @@ def build_tables(jobs: list[Job], *, data_dir: Path, specs: list[FeatureSpec], c
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
     ffmpeg = find_ffmpeg()
-    work = (delayed(featurize_job)(j, data_dir=data_dir, specs=specs, cache_dir=cache_dir, ffmpeg=ffmpeg)
+    work = (delayed(featurize_job)(j, data_dir=data_dir, specs=specs, cache_dir=cache_dir, ffmpeg=ffmpeg, vad=vad)
             for j in jobs)
     results = []
     for done, res in enumerate(Parallel(n_jobs=n_jobs, return_as="generator", batch_size=8)(work), 1):
         results.append(res)
         if progress:
             progress(done)
+    keys: list[int | str] = [s.n_fft for s in specs] + ([VAD] if vad is not None else [])
+    counts = [len(r[0]) for r in results]
+    meta = {c: np.repeat([_meta_value(j, c) for j in jobs], counts) for c in META_COLS if c != "job"}
+    meta["job"] = np.repeat(np.arange(len(jobs)), counts).astype(str)  # windows of one clip, in order
     tables = {}
-    for k, spec in enumerate(specs):
+    for k, key in enumerate(keys):
+        width = len(VAD_FEATURES) if key == VAD else len(feature_names())
         X = [r[k] for r in results]
-        counts = [len(x) for x in X]
-        meta = {c: np.repeat([_meta_value(j, c) for j in jobs], counts) for c in META_COLS if c != "job"}
-        meta["job"] = np.repeat(np.arange(len(jobs)), counts).astype(str)  # windows of one clip, in order
-        width = len(feature_names())
-        tables[spec.n_fft] = Table(np.vstack(X) if X else np.zeros((0, width), np.float32), meta)
+        tables[key] = Table(np.vstack(X) if X else np.zeros((0, width), np.float32), meta)
     return tables
 
 
 def _meta_value(job: Job, col: str) -> str:
+    if col == "bed":  # the bed's source, so a held-out corpus can be kept out of the mixes too
+        return Path(job.mix.bed).parts[1] if job.mix else ""
     if col == "aug":
         if job.mix is None:
             return "gain" if job.gain_db else ""

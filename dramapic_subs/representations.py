@@ -1,0 +1,131 @@
+"""What a model sees of the sound: the inputs a bundle's card names, each a stream over sample blocks.
+
+A bundle's estimator takes the columns of its inputs side by side, in the
+order of its card's ``inputs`` list. Each input turns a stream of decoded
+blocks into rows for complete windows (``push``/``finish``, both returning
+an object with ``index`` and ``X``), so the pipeline feeds every input the
+same way and a new representation is one more class here, never a branch in
+the pipeline.
+
+* ``spectral``: the pooled STFT features of :mod:`dramapic_subs.features`
+  at the bundle's n_fft.
+* ``silero_vad``: Silero VAD's speech probability pooled per window
+  (:mod:`dramapic_subs.vad`), weights in a file beside the bundle.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Hashable, Protocol
+
+import numpy as np
+
+from .errors import ModelError
+from .features import FeatureSpec, StreamFeaturizer, feature_names
+from .vad import VAD_FEATURES, SileroWeights, VadStream
+from .windows import WindowGrid
+
+
+class Stream(Protocol):
+    def push(self, block): ...
+    def finish(self): ...
+
+
+class Representation(Protocol):
+    """One input of a model: its columns' names and a stream that computes them."""
+
+    @property
+    def key(self) -> Hashable: ...
+    @property
+    def names(self) -> list[str]: ...
+    def stream(self, grid: WindowGrid) -> Stream: ...
+    def card(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class Spectral:
+    """Pooled STFT features at one n_fft (one STFT per n_fft, shared by the models that use it)."""
+
+    spec: FeatureSpec
+
+    @property
+    def key(self) -> Hashable:
+        return ("spectral", self.spec.n_fft, self.spec.sr)
+
+    @property
+    def names(self) -> list[str]:
+        return feature_names()
+
+    def stream(self, grid: WindowGrid) -> StreamFeaturizer:
+        return StreamFeaturizer(self.spec, grid)
+
+    def card(self) -> dict:
+        return {"kind": "spectral", "n_fft": self.spec.n_fft, "sr": self.spec.sr}
+
+
+@dataclass(frozen=True)
+class SileroVad:
+    """Silero VAD's pooled speech probability; ``file`` is the weights' name beside the bundles."""
+
+    weights: SileroWeights = field(compare=False, hash=False)
+    file: str
+    sha256: str
+
+    @property
+    def key(self) -> Hashable:
+        return ("silero_vad", self.sha256)
+
+    @property
+    def names(self) -> list[str]:
+        return list(VAD_FEATURES)
+
+    def stream(self, grid: WindowGrid) -> VadStream:
+        return VadStream(self.weights, grid)
+
+    def card(self) -> dict:
+        return {"kind": "silero_vad", "file": self.file, "sha256": self.sha256}
+
+
+def silero_from_file(path: Path) -> SileroVad:
+    """Load Silero's weights from ``path``; the card records their hash."""
+    return SileroVad(SileroWeights.load(path), path.name, sha256_of(path))
+
+
+def from_card(entry: dict, *, directory: Path) -> Representation:
+    """The representation a card's ``inputs`` entry describes, its files hash-checked.
+
+    Raises
+    ------
+    ModelError
+        An unknown kind, or a weights file that is missing or altered.
+    """
+    kind = entry.get("kind")
+    if kind == "spectral":
+        return Spectral(FeatureSpec(n_fft=int(entry["n_fft"]), sr=int(entry.get("sr", 16000))))
+    if kind == "silero_vad":
+        path = directory / entry["file"]
+        if not path.is_file():
+            raise ModelError(f"{path}: VAD weights not found")
+        if sha256_of(path) != entry.get("sha256"):
+            raise ModelError(f"{path}: sha256 does not match the model card; refusing altered weights")
+        return SileroVad(SileroWeights.load(path), entry["file"], entry["sha256"])
+    raise ModelError(f"model input of unknown kind {kind!r}: this version of dramapic-subs cannot use it")
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def window_matrix(y: np.ndarray, *, inputs: tuple, grid: WindowGrid) -> np.ndarray:
+    """The columns of ``inputs`` side by side for every window of a whole signal (the streaming code)."""
+    cols = []
+    for rep in inputs:
+        stream = rep.stream(grid)
+        parts = [stream.push(y), stream.finish()]
+        cols.append(type(parts[0]).concat(parts).X)
+    return np.hstack(cols)
