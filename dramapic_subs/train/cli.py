@@ -122,6 +122,10 @@ def fit_cmd(
         meta = {**summary, "selection": _jsonable(info), "train_windows": len(task.y)}
         if task.name == GENDER:
             meta.update(_turns(task))
+        else:  # without Silero's columns: the chosen estimator (what they bring) and the old vote (before)
+            spectral = fitting.sound_task(fitting.joined(tables, reps[:1]), reps[:1])
+            meta["ablation"] = {f"{name} without silero_vad": _jsonable(loco.loco_summary(
+                spectral, name, cache_dir=cache / "loco", log=typer.echo)) for name in dict.fromkeys([info["chosen"], "vote"])}
         bundle = ModelBundle(task.name, model, labels, task.inputs[0].spec, smooth=info["smooth"],
                              inputs=task.inputs, temperature=info["temperature"], meta=meta)
         path = save_bundle(bundle, out)

@@ -41,9 +41,9 @@ def dev_scores(tables: dict, sound: ModelBundle, gender: ModelBundle) -> dict:
     s = sound_scores(y, pred)
     s["by_source"] = breakdown(y, pred, t.meta["source"])
     s["nonspeech_called_speech"] = _called_speech_by_source(y, pred == "speech", t.meta["source"])
-    s["reliability"] = reliability(proba, np.searchsorted(labels, y))
-    s["reliability_uncalibrated"] = reliability(calibrate(proba, temperature=1 / sound.temperature),
-                                                np.searchsorted(labels, y))
+    y_idx = label_index(sound.labels, y)
+    s["reliability"] = reliability(proba, y_idx)
+    s["reliability_uncalibrated"] = reliability(calibrate(proba, temperature=1 / sound.temperature), y_idx)
     silero = silero_says_speech(tables)
     s["silero"] = {**speech_vs_rest_scores(y, silero),
                    "nonspeech_called_speech": _called_speech_by_source(y, silero, t.meta["source"])}
@@ -55,8 +55,15 @@ def dev_scores(tables: dict, sound: ModelBundle, gender: ModelBundle) -> dict:
     g = gender_scores(gt.meta["gender"], gpred)
     g["by_source"] = breakdown(gt.meta["gender"], gpred, gt.meta["source"])
     g["by_language"] = breakdown(gt.meta["gender"], gpred, gt.meta["language"])
-    g["reliability"] = reliability(gproba, np.searchsorted(glabels, gt.meta["gender"]))
+    g["reliability"] = reliability(gproba, label_index(gender.labels, gt.meta["gender"]))
+    g["reliability_uncalibrated"] = reliability(calibrate(gproba, temperature=1 / gender.temperature),
+                                                label_index(gender.labels, gt.meta["gender"]))
     return {"sound_type": s, "gender": g}
+
+
+def label_index(labels: list[str], y: np.ndarray) -> np.ndarray:
+    """Column of each true label in a model's (not necessarily sorted) label order."""
+    return np.array([list(labels).index(v) for v in y])
 
 
 def _called_speech_by_source(y: np.ndarray, said: np.ndarray, sources: np.ndarray) -> dict[str, dict]:
@@ -135,7 +142,8 @@ def markdown(dev: dict, loco_res: dict, sound: ModelBundle, gender: ModelBundle,
         f"| {lg['per_gender']['female']:.3f} / {lg['per_gender']['male']:.3f} |",
         f"| sound type ECE (uncalibrated) | {s['reliability']['ece']:.3f} ({s['reliability_uncalibrated']['ece']:.3f}) "
         f"| {ls['reliability']['ece']:.3f} ({ls['reliability_uncalibrated']['ece']:.3f}) |",
-        f"| gender ECE (uncalibrated) | {g['reliability']['ece']:.3f} | {lg['reliability']['ece']:.3f} "
+        f"| gender ECE (uncalibrated) | {g['reliability']['ece']:.3f} ({g['reliability_uncalibrated']['ece']:.3f}) "
+        f"| {lg['reliability']['ece']:.3f} "
         f"({lg['reliability_uncalibrated']['ece']:.3f}) |",
         "",
         f"![reliability diagrams]({plot_name})",
@@ -168,6 +176,10 @@ def markdown(dev: dict, loco_res: dict, sound: ModelBundle, gender: ModelBundle,
         *[f"| sound type | {n} | macro F1 {v['macro_f1']:.3f}, speech vs rest {v['speech_vs_rest_bacc']:.3f} |"
           for n, v in sel_s.get("loco", {}).items()],
         *[f"| gender | {n} | balanced accuracy {v['balanced_accuracy']:.3f} |" for n, v in sel_g.get("loco", {}).items()],
+        *[f"| sound type | {k} | macro F1 {v['macro_f1']:.3f}, "
+          f"speech vs rest {v['speech_vs_rest_bacc']:.3f}, worst held-out corpus's non-speech called speech "
+          f"{worst_called_speech(v['per_corpus']):.3f} (with them: {worst_called_speech(ls['per_corpus']):.3f}) |"
+          for k, v in sound.meta.get("ablation", {}).items()],
         "",
         "## Dev windows",
         "",
@@ -229,6 +241,12 @@ def _confusion(confusion: list[list[int]]) -> str:
     from .report import SOUND_LABELS, confusion_markdown
 
     return confusion_markdown(confusion, SOUND_LABELS)
+
+
+def worst_called_speech(per_corpus: dict) -> float:
+    """The largest share of a held-out corpus's non-speech windows called speech."""
+    rates = [r["nonspeech_called_speech"] for r in per_corpus.values() if r.get("nonspeech_called_speech") is not None]
+    return max(rates, default=float("nan"))
 
 
 def _pct(v: float | None) -> str:

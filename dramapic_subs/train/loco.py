@@ -119,6 +119,17 @@ def _fingerprint(task: Task, est: Pipeline) -> str:
     return h.hexdigest()[:16]
 
 
+def loco_summary(task: Task, name: str, *, cache_dir: Path | None, log: Callable[[str], None] = print) -> dict:
+    """Pooled out-of-corpus scores and per-corpus rows of one candidate (for comparisons in the report)."""
+    from .fit import candidates
+
+    task = corpus_groups(task)
+    proba = loco_proba(task, candidates()[name], name=name, cache_dir=cache_dir, log=log)
+    ok = scored(task, proba)
+    labels = np.unique(task.y)
+    return {**task.score(task.y[ok], labels[proba[ok].argmax(axis=1)]), "per_corpus": per_corpus(task, proba)}
+
+
 def select_and_fit(task: Task, *, names: list[str], cache_dir: Path | None,
                    log: Callable[[str], None] = print) -> tuple[Pipeline, dict]:
     """Choose the estimator, smoothing and temperature on out-of-corpus predictions; fit it on all rows.

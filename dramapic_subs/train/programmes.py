@@ -106,6 +106,15 @@ def mux(y: np.ndarray, out: Path, ffmpeg: str) -> Path:
     return out
 
 
+def shown_gender(doc: dict) -> list[str]:
+    """The gender each cue shows: its speech turn's where it has one, else its window's likelier one."""
+    out = [max(w["gender"], key=w["gender"].get) if w.get("gender") else "" for w in doc["windows"]]
+    for t in doc.get("turns", []):
+        said = max(t["gender"], key=t["gender"].get)
+        out[t["first_window"]:t["last_window"] + 1] = [said] * (t["last_window"] - t["first_window"] + 1)
+    return out
+
+
 def score_programmes(rows: list[dict], data_dir: Path, *, count: int, seconds: float, seed: int = 0,
                      log=print) -> dict:
     """Build ``count`` programmes, caption each with the CLI, and score all their cues together."""
@@ -120,15 +129,16 @@ def score_programmes(rows: list[dict], data_dir: Path, *, count: int, seconds: f
             doc = json.loads((Path(tmp) / f"programme{k}.json").read_text(encoding="utf-8"))
             centres = np.array([(w["start"] + w["end"]) / 2 for w in doc["windows"]])
             cat, gender = truth(segments, centres)
-            for w, c, g in zip(doc["windows"], cat, gender):
+            shown = shown_gender(doc)
+            for w, c, g, said in zip(doc["windows"], cat, gender, shown):
                 if c == "silence":
                     continue
                 sound = w["sound_type"]
                 cats.append(c)
                 preds.append("silence" if sound is None else max(sound, key=sound.get))
-                if c == "speech" and g and w["gender"]:
+                if c == "speech" and g and said:
                     genders.append(g)
-                    gpreds.append(max(w["gender"], key=w["gender"].get))
+                    gpreds.append(said)
             log(f"  programme {k}: {len(doc['windows'])} cues, {sum(s.category == 'speech' for s in segments)} speech segments")
     return {"programmes": count, "seconds_each": seconds,
             "sound_type": sound_scores(np.array(cats), np.array(preds)),

@@ -1,0 +1,107 @@
+"""Silero VAD in numpy, speech turns and calibration, on real dev speech and signals with known answers."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dramapic_subs.errors import ModelError
+from dramapic_subs.models import calibrate, default_models_dir
+from dramapic_subs.representations import from_card, silero_from_file
+from dramapic_subs.train.calibration import fit_temperature, reliability
+from dramapic_subs.turns import TurnModel, change_scores, mean_log_odds, speech_turns, split_points
+from dramapic_subs.vad import VAD_FEATURES, SileroWeights, VadStream, chunk_proba, vad_windows
+from dramapic_subs.windows import make_grid
+
+from .conftest import SR, dev_audio, tone, white_noise
+
+GRID = make_grid(sr=SR, window_s=2.0, hop_s=1.0)
+MEAN, ACTIVE = VAD_FEATURES.index("vad_mean"), VAD_FEATURES.index("vad_active")
+
+
+@pytest.fixture(scope="module")
+def weights() -> SileroWeights:
+    return SileroWeights.load(default_models_dir() / "silero_vad.npz")
+
+
+def test_vad_hears_speech_and_not_tones_noise_or_clicks(weights, data_dir):
+    speech = vad_windows(dev_audio(data_dir, "librispeech_resemblyzer", 10.0), weights=weights, grid=GRID).X
+    clicks = np.zeros(8 * SR, np.float32)
+    clicks[:: SR // 5] = 0.8  # a click train at 5 Hz: syllable rate, but no voice
+    for y in (tone(8.0), white_noise(8.0), clicks):
+        other = vad_windows(y, weights=weights, grid=GRID).X
+        assert other[:, MEAN].max() < 0.3
+    assert np.median(speech[:, MEAN]) > 0.7 and np.median(speech[:, ACTIVE]) > 0.6
+
+
+def test_vad_gives_the_same_windows_however_the_stream_is_cut(weights, data_dir):
+    y = np.concatenate([dev_audio(data_dir, "emotiontts_open_db", 6.3), white_noise(2.1)])
+    whole = vad_windows(y, weights=weights, grid=GRID)
+    stream = VadStream(weights, GRID)
+    parts = [stream.push(y[i:i + 7777]) for i in range(0, len(y), 7777)] + [stream.finish()]
+    X = np.vstack([p.X for p in parts])
+    np.testing.assert_array_equal(np.concatenate([p.index for p in parts]), whole.index)
+    np.testing.assert_allclose(X, whole.X, atol=1e-5)
+    assert len(whole.index) == GRID.n_cues(len(y))
+    assert len(chunk_proba(y, weights=weights)) == -(-len(y) // 512)
+
+
+def test_vad_weights_are_hash_checked(tmp_path):
+    src = default_models_dir() / "silero_vad.npz"
+    rep = silero_from_file(src)
+    (tmp_path / "silero_vad.npz").write_bytes(src.read_bytes())
+    assert from_card(rep.card(), directory=tmp_path).key == rep.key
+    data = bytearray(src.read_bytes())
+    data[-10] ^= 1
+    (tmp_path / "silero_vad.npz").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        from_card(rep.card(), directory=tmp_path)
+    with pytest.raises(ModelError, match="unknown kind"):
+        from_card({"kind": "wav2vec"}, directory=tmp_path)
+
+
+def _turn_model(threshold: float) -> TurnModel:
+    return TurnModel(np.array([0, 1]), np.zeros(2), np.ones(2), threshold)
+
+
+def test_turns_split_where_the_voice_changes_and_average_gender():
+    # Two speakers: 6 windows near (0, 0), then 5 near (3, 3); one window of silence after.
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 0.2, (6, 2)), rng.normal(3, 0.2, (5, 2)), np.zeros((1, 2))])
+    voice = np.r_[np.ones(11, bool), False]
+    gender = np.vstack([np.tile([0.8, 0.2], (6, 1)), np.tile([0.3, 0.7], (5, 1)), [[np.nan, np.nan]]])
+    gender[2] = [0.4, 0.6]  # one window of the first speaker flips: the turn keeps her gender
+    scores = change_scores(X, _turn_model(1.0))
+    assert np.nanargmax(scores) == 6
+    turns = speech_turns(voice, X, gender, model=_turn_model(1.0))
+    assert [(t.first, t.last) for t in turns] == [(0, 5), (6, 10)]
+    assert turns[0].proba[0] > 0.7 and turns[1].proba[1] > 0.6
+    one = speech_turns(voice, X, gender, model=None)
+    assert [(t.first, t.last) for t in one] == [(0, 10)]
+    assert split_points(np.array([np.nan, 0.5, 2.0, 1.5, np.nan]), threshold=1.0).tolist() == [2]
+    np.testing.assert_allclose(mean_log_odds(np.array([[0.9, 0.1], [0.1, 0.9]])), [0.5, 0.5])
+
+
+def test_temperature_scaling_fixes_overconfidence():
+    rng = np.random.default_rng(1)
+    n = 4000
+    y = rng.integers(0, 3, n)
+    logits = rng.normal(0, 1, (n, 3))
+    logits[np.arange(n), y] += 1.0
+    proba = calibrate(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), temperature=1 / 3)  # sharpened 3x
+    before = reliability(proba, y)["ece"]
+    t = fit_temperature(proba, y)
+    after = reliability(calibrate(proba, temperature=t), y)["ece"]
+    assert 2.3 < t < 3.7 and after < 0.03 < before
+    r = reliability(np.array([[0.95, 0.05], [0.95, 0.05]]), np.array([0, 1]))
+    assert r["ece"] == pytest.approx(0.45) and r["count"] == [2]
+
+
+def test_shipped_sound_model_uses_the_vad_and_gender_model_has_turns():
+    cards = {n: json.loads((default_models_dir() / f"{n}.json").read_text()) for n in ("sound_type", "gender")}
+    assert [i["kind"] for i in cards["sound_type"]["inputs"]] == ["spectral", "silero_vad"]
+    assert cards["sound_type"]["inputs"][0]["n_fft"] == 1024 and cards["gender"]["inputs"][0]["n_fft"] == 512
+    assert cards["gender"]["turns"]["threshold"] > 0
+    for card in cards.values():
+        assert 0.25 <= card["temperature"] <= 8
