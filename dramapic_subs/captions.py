@@ -15,6 +15,7 @@ from .errors import ParameterError
 from .media import atomic_output
 from .result import Analysis, ModelOutput
 from .summary import summarize
+from .voice import voiced
 
 LABELS = {
     "en": {"speech": "speech", "song": "song", "music": "music", "noise": "noise",
@@ -32,14 +33,20 @@ def check_lang(lang: str) -> str:
 
 
 def cue_texts(analysis: Analysis, *, lang: str = "en") -> list[str]:
-    """Caption text of every cue."""
+    """Caption text of every cue.
+
+    The sound type's top two, then each other model's top label; the gender
+    column only where a voice is likely enough (it means nothing on music).
+    """
     names = LABELS[check_lang(lang)]
+    voice = voiced(analysis)
     texts = []
     for i in range(len(analysis)):
         if analysis.silent[i]:
             texts.append(f"({names['silence']})")
             continue
-        parts = [_model_text(m, i, names, top=2 if j == 0 else 1) for j, m in enumerate(analysis.models)]
+        parts = [_model_text(m, i, names, top=2 if j == 0 else 1) for j, m in enumerate(analysis.models)
+                 if m.name != "gender" or voice[i]]
         texts.append(" | ".join(parts))
     return texts
 

@@ -95,15 +95,19 @@ def test_json_and_vtt_match_srt(outputs):
 
 def test_cue_text_puts_top_labels_first(outputs):
     doc = json.loads((outputs / "drama.json").read_text(encoding="utf-8"))
+    shown = 0
     for w in doc["windows"]:
         if w["silence"]:
             continue
-        sound, gender = w["text"].split(" | ")
+        sound, *gender = w["text"].split(" | ")
         top = max(w["sound_type"], key=w["sound_type"].get)
         label, pct = sound.split(" · ")[0].split()
         # The JSON keeps 4 decimals, the text rounds the unrounded value: 0.39496 shows as 39%, stores as 0.3950.
         assert label == top and abs(int(pct.rstrip("%")) - 100 * w["sound_type"][top]) <= 0.51
-        assert gender.split()[0] == max(w["gender"], key=w["gender"].get)
+        if gender:  # shown only where a voice is likely; the JSON keeps it everywhere
+            assert gender[0].split()[0] == max(w["gender"], key=w["gender"].get)
+            shown += 1
+    assert shown >= 8  # the 12 s of speech
 
 
 def test_burned_video_keeps_duration_audio_and_shows_captions(drama, outputs):
