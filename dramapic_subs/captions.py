@@ -1,7 +1,9 @@
 """Caption text and the output writers, kept in a registry keyed by format.
 
 One cue per hop; its text puts the likeliest labels first, e.g.
-``speech 91% · music 6% | female 78%``.
+``speech 91% · music 6% | female 78%``. The gender column is shown only
+where a voice is likely (:mod:`dramapic_subs.voice`). The segment exports of
+:mod:`dramapic_subs.segments` share the registry.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import segments
 from .errors import ParameterError
 from .media import atomic_output
 from .result import Analysis, ModelOutput
@@ -121,7 +124,18 @@ def _vtt_time(seconds: float) -> str:
 
 
 Writer = Callable[[Analysis, Path, str], None]
-WRITERS: dict[str, Writer] = {"srt": _srt, "vtt": _vtt, "json": _json}
+WRITERS: dict[str, Writer] = {"srt": _srt, "vtt": _vtt, "json": _json, **segments.WRITERS}
+EXTENSIONS: dict[str, str] = {"srt": ".srt", "vtt": ".vtt", "json": ".json", **segments.EXTENSIONS}
+
+
+def format_of(path: Path) -> str:
+    """The format a file name asks for by its ending (``x.TextGrid`` -> ``textgrid``)."""
+    name = path.name.lower()
+    # Longest ending first: ``.labels.txt`` before any shorter match.
+    for fmt, ext in sorted(EXTENSIONS.items(), key=lambda kv: -len(kv[1])):
+        if name.endswith(ext.lower()):
+            return fmt
+    return path.suffix.lstrip(".").lower()
 
 
 def parse_formats(spec: str) -> list[str]:

@@ -37,7 +37,9 @@ def run(
     inputs: List[Path] = typer.Argument(..., help="Video or audio files, folders (searched recursively) or globs.",
                                         show_default=False),
     burn: bool = typer.Option(False, "--burn", help="Also write <stem>.subtitled.mp4 with the captions burned in."),
-    fmt: str = typer.Option("srt", "--format", "-f", help="Caption formats, comma-separated: srt, vtt, json."),
+    fmt: str = typer.Option("srt", "--format", "-f",
+                            help="Outputs, comma-separated: srt, vtt, json (captions); csv, audacity, textgrid, "
+                                 "rttm (segments)."),
     out_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Folder for outputs (default: beside each input)."),
     window: float = typer.Option(DEFAULT_WINDOW_S, "--window", help="Analysis window, seconds."),
     hop: float = typer.Option(DEFAULT_HOP_S, "--hop", help="Hop between windows = caption length, seconds."),

@@ -161,7 +161,7 @@ SUFFIXES = {"burn": ".subtitled.mp4", "embed": ".captioned.mp4", "plot": ".timel
 def output_paths(src: Path, opts: Options) -> dict[str, Path]:
     """Where each output of ``src`` goes, keyed by format or by ``burn``/``embed``/``plot``/``html``."""
     folder = opts.out_dir or src.parent
-    paths = {fmt: folder / f"{src.stem}.{fmt}" for fmt in opts.formats}
+    paths = {fmt: folder / f"{src.stem}{captions.EXTENSIONS[fmt]}" for fmt in opts.formats}
     for key, suffix in SUFFIXES.items():
         if getattr(opts, key):
             paths[key] = folder / f"{src.stem}{suffix}"
