@@ -16,11 +16,12 @@ from typing import Iterator
 import numpy as np
 
 from . import burn as burner
-from . import captions, plot, review
+from . import captions, index, plot, review
 from .errors import DramapicError, MediaError, ParameterError
 from .features import SILENCE_FLOOR_DB, StreamFeaturizer, WindowFeatures
-from .media import MediaInfo, find_ffmpeg, iter_audio, probe
+from .media import MediaInfo, find_ffmpeg, iter_audio, probe, thumbnail
 from .models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, smooth_probabilities
+from .placement import Placement
 from .progress import Progress
 from .result import Analysis, ModelOutput
 from .summary import Summary, summarize
@@ -29,6 +30,7 @@ from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
 SR = 16000
 BLOCK_S = 30.0  # decode block: bounds memory whatever the file's length
 SHORT_DECODE_S = 2.0  # decoded audio this much shorter than the container says: warn
+THUMB_WIDTH = 240  # pixels; the review index shows it at half that, sharp on high-density screens
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Options:
     plot: bool = False
     html: bool = False
     embed: bool = False
+    placement: Placement = Placement()
 
 
 def load_models(models_dir: Path | None = None) -> list[ModelBundle]:
@@ -218,24 +221,29 @@ def process(src: Path, opts: Options, models: list[ModelBundle], progress: Progr
     # finished captions and no partial video.
     written = [captions.write(analysis, fmt, paths[fmt], lang=opts.lang) for fmt in opts.formats]
     if opts.plot or opts.html:
-        written += _timeline_outputs(analysis, summary, paths, opts)
+        written += _timeline_outputs(analysis, summary, paths, opts, info=info, ffmpeg=ffmpeg)
     if opts.embed:
         written.append(burner.embed(src, analysis, paths["embed"], lang=opts.lang, ffmpeg=ffmpeg, info=info,
-                                    progress=progress))
+                                    placement=opts.placement, progress=progress))
     if opts.burn:
         written.append(burner.burn(src, analysis, paths["burn"], lang=opts.lang, ffmpeg=ffmpeg,
-                                   info=info, progress=progress))
+                                   info=info, placement=opts.placement, progress=progress))
     return FileReport(src, "done", tuple(written), summary)
 
 
-def _timeline_outputs(analysis: Analysis, summary: Summary, paths: dict[str, Path], opts: Options) -> list[Path]:
-    """The timeline PNG and/or the review page (which inlines that PNG)."""
+def _timeline_outputs(analysis: Analysis, summary: Summary, paths: dict[str, Path], opts: Options, *,
+                      info: MediaInfo, ffmpeg: str) -> list[Path]:
+    """The timeline PNG and/or the review page (which inlines that PNG and a thumbnail)."""
     with tempfile.TemporaryDirectory(prefix="dramapic-plot-") as tmp:
         png = paths["plot"] if opts.plot else Path(tmp) / "timeline.png"
         geometry = plot.timeline_png(analysis, png)
         written = [png] if opts.plot else []
         if opts.html:
-            written.append(review.write_page(analysis, summary, png, geometry, paths["html"], lang=opts.lang))
+            # A frame from a third of the way in (past titles), or the timeline for audio.
+            still, at = (analysis.source, analysis.duration_s / 3) if info.has_video else (png, 0.0)
+            thumb = thumbnail(still, Path(tmp) / "thumb.jpg", at_s=at, width=THUMB_WIDTH, ffmpeg=ffmpeg)
+            written.append(review.write_page(analysis, summary, png, geometry, paths["html"], lang=opts.lang,
+                                             placement=opts.placement, thumbnail=thumb.read_bytes()))
     return written
 
 
@@ -274,5 +282,19 @@ def run_batch(inputs: list[Path], opts: Options, models: list[ModelBundle], *, j
             yield report
 
 
+def write_batch_index(reports: list[FileReport], opts: Options) -> Path | None:
+    """With ``opts.html`` and several inputs, ``index.html`` over their review pages (else None).
+
+    Pages of inputs skipped as up to date are listed too; failed inputs are not.
+    """
+    if not opts.html or len(reports) < 2:
+        return None
+    pages = [output_paths(r.source, opts)["html"] for r in reports if r.status in ("done", "skipped")]
+    pages = [p for p in pages if p.is_file()]
+    if not pages:
+        return None
+    return index.write_index(pages, index.index_path(pages, opts.out_dir), overwrite=opts.overwrite)
+
+
 __all__ = ["Options", "FileReport", "analyze", "process", "process_safely", "run_batch", "load_models",
-           "output_paths"]
+           "output_paths", "write_batch_index"]
