@@ -81,3 +81,10 @@ class Analysis:
             if m.name == name:
                 return m
         raise KeyError(name)
+
+    def top(self, name: str) -> np.ndarray:
+        """Column of model ``name``'s likeliest label per window; -1 on silent windows."""
+        proba = self.model(name).proba
+        top = np.full(len(self), -1)
+        top[~self.silent] = np.argmax(proba[~self.silent], axis=1)
+        return top

@@ -64,9 +64,7 @@ class Segment:
 def sound_segments(analysis: Analysis) -> list[Segment]:
     """Runs of windows with the same likeliest sound type (or silence), in time order."""
     sound = analysis.model("sound_type")
-    top = np.full(len(analysis), -1)
-    valid = ~analysis.silent
-    top[valid] = np.argmax(sound.proba[valid], axis=1)
+    top = analysis.top("sound_type")
     out = []
     for k in np.unique(top):
         for a, b in runs(top == k):

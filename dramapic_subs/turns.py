@@ -58,12 +58,9 @@ def speech_turns(analysis: Analysis) -> list[Turn]:
         detected (that is the real detector's job).
     """
     sound, gender = analysis.model("sound_type"), analysis.model("gender")
-    top = np.full(len(analysis), -1)
-    valid = ~analysis.silent
-    top[valid] = np.argmax(sound.proba[valid], axis=1)
     voice_cols = [sound.labels.index(lab) for lab in VOICE_LABELS if lab in sound.labels]
     turns = []
-    for a, b in runs(np.isin(top, voice_cols)):
+    for a, b in runs(np.isin(analysis.top("sound_type"), voice_cols)):
         mean = gender.proba[a:b + 1].mean(axis=0)
         turns.append(Turn(float(analysis.start_s[a]), float(analysis.end_s[b]),
                           {lab: float(p) for lab, p in zip(gender.labels, mean)}))

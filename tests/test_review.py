@@ -148,21 +148,34 @@ def _chrome():
     return webdriver.Chrome(service=Service(driver), options=opts)
 
 
+def _open_self_contained(page):
+    """The page in a headless Chromium, once it is known to need no network and no other file."""
+    html = page.read_text(encoding="utf-8")
+    assert "<script src" not in html and "<link" not in html and "http" not in html
+    browser = _chrome()
+    try:
+        browser.get(page.as_uri())
+    except BaseException:
+        browser.quit()
+        raise
+    return browser
+
+
+def _wait_for_video(browser, seconds: float = 20) -> None:
+    deadline = time.time() + seconds
+    while browser.execute_script("return document.getElementById('player').readyState") < 2:
+        assert time.time() < deadline, "video never loaded"
+        time.sleep(0.2)
+
+
 def test_review_page_in_a_real_browser(drama, reviewed, tmp_path):
     from PIL import Image
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    page = reviewed / "drama.review.html"
-    html = page.read_text(encoding="utf-8")
-    assert "<script src" not in html and "<link" not in html and "http" not in html  # self-contained
-    browser = _chrome()
+    browser = _open_self_contained(reviewed / "drama.review.html")
     try:
-        browser.get(page.as_uri())
-        deadline = time.time() + 20
-        while browser.execute_script("return document.getElementById('player').readyState") < 2:
-            assert time.time() < deadline, "video never loaded"
-            time.sleep(0.2)
+        _wait_for_video(browser)
         state = browser.execute_script(
             "const v = document.getElementById('player');"
             "return [v.duration, v.textTracks.length, v.textTracks[0].mode, v.textTracks[0].cues.length]")
@@ -268,12 +281,8 @@ def batch(data_dir, ffmpeg, tmp_path_factory):
 def test_review_index_rows_link_and_sort_in_a_real_browser(batch):
     from selenium.webdriver.common.by import By
 
-    index = batch / "index.html"
-    html = index.read_text(encoding="utf-8")
-    assert "<script src" not in html and "<link" not in html and "http" not in html  # self-contained
-    browser = _chrome()
+    browser = _open_self_contained(batch / "index.html")
     try:
-        browser.get(index.as_uri())
 
         def column(n: int) -> list[str]:
             return [r.find_elements(By.TAG_NAME, "td")[n].text for r in browser.find_elements(By.CSS_SELECTOR, "#clips tbody tr")]
@@ -299,10 +308,7 @@ def test_review_index_rows_link_and_sort_in_a_real_browser(batch):
 
         browser.find_element(By.LINK_TEXT, "talk.mp4").click()
         assert browser.current_url.endswith("/talk.review.html")
-        deadline = time.time() + 20
-        while browser.execute_script("return document.getElementById('player').readyState") < 2:
-            assert time.time() < deadline, "video never loaded"
-            time.sleep(0.2)
+        _wait_for_video(browser)
         line, size, height = browser.execute_script(
             "const v = document.getElementById('player');"
             "return [v.textTracks[0].cues[0].line, document.getElementById('cue-style').textContent, v.clientHeight]")
@@ -321,10 +327,7 @@ def test_review_page_draws_captions_at_the_top(batch, tmp_path):
     browser = _chrome()
     try:
         browser.get((batch / "talk.review.html").as_uri())
-        deadline = time.time() + 20
-        while browser.execute_script("return document.getElementById('player').readyState") < 2:
-            assert time.time() < deadline, "video never loaded"
-            time.sleep(0.2)
+        _wait_for_video(browser)
         browser.execute_script("const v = document.getElementById('player'); v.pause(); v.currentTime = 2.5;")
         time.sleep(1.0)
         box = browser.find_element(By.ID, "player").rect

@@ -8,7 +8,7 @@ import numpy as np
 import pysrt
 import pytest
 
-from .conftest import SR, dev_audio, mux, run_cli, tone
+from .conftest import dev_audio, mux, run_cli, tone
 
 SPEECH_S, MUSIC_S, TONE_S = 10.0, 10.0, 6.0
 
