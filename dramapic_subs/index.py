@@ -27,7 +27,7 @@ body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
 h1{font-size:1.3rem} table{border-collapse:collapse} td,th{padding:.3rem .7rem;border-bottom:1px solid #ddd;text-align:right}
 th{cursor:pointer;user-select:none;background:#f4f4f4;position:sticky;top:0} th[aria-sort=ascending]::after{content:" \\25B2"}
 th[aria-sort=descending]::after{content:" \\25BC"} td.clip,th.clip,td.type{text-align:left}
-td.clip img{width:120px;vertical-align:middle;margin-right:.6rem;background:#000} .reason{color:#666;font-size:.85em}
+td.clip{white-space:nowrap} td.clip img{width:120px;vertical-align:middle;margin-right:.6rem;background:#000} .reason{color:#666;font-size:.85em}
 """
 
 # Sort by each cell's data-sort (numbers where they all are), ascending on the
