@@ -88,10 +88,10 @@ def run(
             for report in run_batch(files, opts, bundles, jobs=-1 if dask else jobs, progress=progress):
                 reports.append(report)
                 _tell(report, progress)
+        index_failed = _index(reports, opts, progress)
     except KeyboardInterrupt:
         _error("interrupted; no partial output was left")
         raise typer.Exit(130)
-    index_failed = _index(reports, opts, progress)
     if len(reports) > 1 or (reports and reports[0].summary):
         progress.table(["file", "result", "speech", "music", "ambient", "silence", "female", "looks like"],
                        [_row(r) for r in reports],

@@ -239,12 +239,24 @@ def _timeline_outputs(analysis: Analysis, summary: Summary, paths: dict[str, Pat
         geometry = plot.timeline_png(analysis, png)
         written = [png] if opts.plot else []
         if opts.html:
-            # A frame from a third of the way in (past titles), or the timeline for audio.
-            still, at = (analysis.source, analysis.duration_s / 3) if info.has_video else (png, 0.0)
-            thumb = thumbnail(still, Path(tmp) / "thumb.jpg", at_s=at, width=THUMB_WIDTH, ffmpeg=ffmpeg)
+            thumb = _thumbnail(analysis, png, Path(tmp) / "thumb.jpg", has_video=info.has_video, ffmpeg=ffmpeg)
             written.append(review.write_page(analysis, summary, png, geometry, paths["html"], lang=opts.lang,
                                              placement=opts.placement, thumbnail=thumb.read_bytes()))
     return written
+
+
+def _thumbnail(analysis: Analysis, png: Path, out: Path, *, has_video: bool, ffmpeg: str) -> Path:
+    """A frame from a third of the way in (past the titles); the timeline for audio.
+
+    A video whose pictures stop before that (a truncated file) gets the
+    timeline too, rather than failing a review page over its thumbnail.
+    """
+    if has_video:
+        try:
+            return thumbnail(analysis.source, out, at_s=analysis.duration_s / 3, width=THUMB_WIDTH, ffmpeg=ffmpeg)
+        except MediaError:
+            pass
+    return thumbnail(png, out, at_s=0.0, width=THUMB_WIDTH, ffmpeg=ffmpeg)
 
 
 def process_safely(src: Path, opts: Options, models: list[ModelBundle], progress: Progress | None = None) -> FileReport:
