@@ -5,6 +5,8 @@
     >>> result.summary.video_type, result.summary.shares["speech"]
     >>> result.windows[0]["sound_type"]
     >>> open("drama.srt", "w").write(result.to_srt())
+    >>> result.segments["gender"][0]          # Segment(tier='gender', label='female', ...)
+    >>> result.save("drama.TextGrid")         # or .csv, .labels.txt (Audacity), .rttm
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from . import captions
+from . import captions, segments
 from .models import ModelBundle
 from .pipeline import analyze as _analyze
 from .pipeline import load_models
@@ -51,22 +53,34 @@ class Result:
         """Everything the JSON output holds."""
         return captions.to_dict(self.analysis, lang=self.lang)
 
+    @cached_property
+    def segments(self) -> dict[str, list[segments.Segment]]:
+        """Windows merged into segments, per tier (``sound_type``, ``gender`` per speech turn)."""
+        return segments.tiers(self.analysis)
+
     def to_srt(self) -> str:
-        return self._render("srt")
+        return self.render("srt")
 
     def to_vtt(self) -> str:
-        return self._render("vtt")
+        return self.render("vtt")
 
     def save(self, path: str | os.PathLike, fmt: str | None = None) -> Path:
-        """Write one caption format (from ``fmt`` or the file's extension), atomically."""
+        """Write one format (``fmt``, or the one the file name ends with), atomically.
+
+        ``x.srt``, ``x.vtt``, ``x.json``, ``x.csv``, ``x.labels.txt``
+        (Audacity), ``x.TextGrid``, ``x.rttm``.
+        """
         path = Path(path)
-        fmt = fmt or path.suffix.lstrip(".").lower()
+        fmt = fmt or captions.format_of(path)
         captions.parse_formats(fmt)  # raises ParameterError for unknown formats
         return captions.write(self.analysis, fmt, path, lang=self.lang)
 
-    def _render(self, fmt: str) -> str:
+    def render(self, fmt: str) -> str:
+        """The text of one format (any of ``--format``'s) as a string."""
+        captions.parse_formats(fmt)
         with tempfile.TemporaryDirectory() as tmp:
-            out = captions.write(self.analysis, fmt, Path(tmp) / f"captions.{fmt}", lang=self.lang)
+            out = captions.write(self.analysis, fmt, Path(tmp) / f"captions{captions.EXTENSIONS[fmt]}",
+                                 lang=self.lang)
             return out.read_text(encoding="utf-8")
 
 

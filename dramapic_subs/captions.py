@@ -1,7 +1,9 @@
 """Caption text and the output writers, kept in a registry keyed by format.
 
 One cue per hop; its text puts the likeliest labels first, e.g.
-``speech 91% · music 6% | female 78%``.
+``speech 91% · music 6% | female 78%``. The gender column is shown only
+where a voice is likely (:mod:`dramapic_subs.voice`). The segment exports of
+:mod:`dramapic_subs.segments` share the registry.
 """
 from __future__ import annotations
 
@@ -11,11 +13,13 @@ from typing import Callable
 
 import numpy as np
 
+from . import segments
 from .errors import ParameterError
 from .media import atomic_output
 from .models import GENDER
 from .result import Analysis, ModelOutput
 from .summary import summarize
+from .voice import voiced
 
 LABELS = {
     "en": {"speech": "speech", "song": "song", "music": "music", "noise": "noise",
@@ -33,15 +37,20 @@ def check_lang(lang: str) -> str:
 
 
 def cue_texts(analysis: Analysis, *, lang: str = "en") -> list[str]:
-    """Caption text of every cue."""
+    """Caption text of every cue.
+
+    The sound type's top two, then each other model's top label; the gender
+    column only where a voice is likely enough (it means nothing on music).
+    """
     names = LABELS[check_lang(lang)]
+    voice = voiced(analysis)
     texts = []
     for i in range(len(analysis)):
         if analysis.silent[i]:
             texts.append(f"({names['silence']})")
             continue
         parts = [_model_text(m, shown_row(analysis, m, i), names, top=2 if j == 0 else 1)
-                 for j, m in enumerate(analysis.models)]
+                 for j, m in enumerate(analysis.models) if m.name != GENDER or voice[i]]
         texts.append(" | ".join(parts))
     return texts
 
@@ -50,7 +59,7 @@ def shown_row(analysis: Analysis, model: ModelOutput, i: int) -> np.ndarray:
     """The probabilities a caption shows for window ``i``: the gender of its speech turn, where it has one
     (a voice keeps its gender for the whole turn), else the window's own."""
     turn = analysis.turn_at(i) if model.name == GENDER else None
-    return turn.proba if turn is not None else model.proba[i]
+    return np.array([turn.gender[lab] for lab in model.labels]) if turn is not None else model.proba[i]
 
 
 def _model_text(model: ModelOutput, row: np.ndarray, names: dict[str, str], *, top: int) -> str:
@@ -98,9 +107,8 @@ def to_dict(analysis: Analysis, *, lang: str = "en") -> dict:
             w[m.name] = None if row is None else {k: round(v, 4) for k, v in row.items()}
         windows.append(w)
     gender = next((m for m in analysis.models if m.name == GENDER), None)
-    turns = [{"start": round(float(analysis.start_s[t.first]), 3), "end": round(float(analysis.end_s[t.last]), 3),
-              "first_window": t.first, "last_window": t.last,
-              "gender": {k: round(float(v), 4) for k, v in zip(gender.labels, t.proba)}}
+    turns = [{"start": round(t.start_s, 3), "end": round(t.end_s, 3), "first_window": t.first,
+              "last_window": t.last, "gender": {k: round(v, 4) for k, v in t.gender.items()}}
              for t in analysis.turns] if gender else []
     return {
         "source": str(analysis.source),
@@ -128,7 +136,18 @@ def _vtt_time(seconds: float) -> str:
 
 
 Writer = Callable[[Analysis, Path, str], None]
-WRITERS: dict[str, Writer] = {"srt": _srt, "vtt": _vtt, "json": _json}
+WRITERS: dict[str, Writer] = {"srt": _srt, "vtt": _vtt, "json": _json, **segments.WRITERS}
+EXTENSIONS: dict[str, str] = {"srt": ".srt", "vtt": ".vtt", "json": ".json", **segments.EXTENSIONS}
+
+
+def format_of(path: Path) -> str:
+    """The format a file name asks for by its ending (``x.TextGrid`` -> ``textgrid``)."""
+    name = path.name.lower()
+    # Longest ending first: ``.labels.txt`` before any shorter match.
+    for fmt, ext in sorted(EXTENSIONS.items(), key=lambda kv: -len(kv[1])):
+        if name.endswith(ext.lower()):
+            return fmt
+    return path.suffix.lstrip(".").lower()
 
 
 def parse_formats(spec: str) -> list[str]:

@@ -17,7 +17,8 @@ from . import __version__
 from .captions import check_lang, parse_formats
 from .errors import DramapicError, ParameterError
 from .inputs import expand_inputs
-from .pipeline import FileReport, Options, load_models, run_batch
+from .pipeline import FileReport, Options, load_models, run_batch, write_batch_index
+from .placement import DEFAULT_FONT_SIZE, Placement
 from .progress import Progress
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
 
@@ -37,7 +38,9 @@ def run(
     inputs: List[Path] = typer.Argument(..., help="Video or audio files, folders (searched recursively) or globs.",
                                         show_default=False),
     burn: bool = typer.Option(False, "--burn", help="Also write <stem>.subtitled.mp4 with the captions burned in."),
-    fmt: str = typer.Option("srt", "--format", "-f", help="Caption formats, comma-separated: srt, vtt, json."),
+    fmt: str = typer.Option("srt", "--format", "-f",
+                            help="Outputs, comma-separated: srt, vtt, json (captions); csv, audacity, textgrid, "
+                                 "rttm (segments)."),
     out_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Folder for outputs (default: beside each input)."),
     window: float = typer.Option(DEFAULT_WINDOW_S, "--window", help="Analysis window, seconds."),
     hop: float = typer.Option(DEFAULT_HOP_S, "--hop", help="Hop between windows = caption length, seconds."),
@@ -45,6 +48,10 @@ def run(
     plot: bool = typer.Option(False, "--plot", help="Also write <stem>.timeline.png."),
     html: bool = typer.Option(False, "--html", help="Also write <stem>.review.html, a review page."),
     embed: bool = typer.Option(False, "--embed", help="Also write <stem>.captioned.mp4 with a soft subtitle track."),
+    position: str = typer.Option("bottom", "--position",
+                                 help="Captions at the bottom or top of the picture (burn, embed, review page)."),
+    font_size: float = typer.Option(DEFAULT_FONT_SIZE, "--font-size",
+                                    help="Caption text height, % of the picture height (2-20)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files processed in parallel (-1: one per core)."),
     dask: Optional[str] = typer.Option(None, "--dask", help="Run the files on this Dask scheduler (address)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (and redo up-to-date ones)."),
@@ -61,7 +68,7 @@ def run(
     try:
         opts = Options(window_s=window, hop_s=hop, formats=tuple(parse_formats(fmt)), burn=burn,
                        out_dir=out_dir, lang=check_lang(lang), overwrite=overwrite, ffmpeg=ffmpeg,
-                       plot=plot, html=html, embed=embed)
+                       plot=plot, html=html, embed=embed, placement=Placement(position, font_size))
         make_grid(sr=16000, window_s=window, hop_s=hop)  # reject bad lengths before any work
         if jobs == 0 or jobs < -1:
             raise ParameterError(f"--jobs must be a positive number or -1, got {jobs}")
@@ -81,6 +88,7 @@ def run(
             for report in run_batch(files, opts, bundles, jobs=-1 if dask else jobs, progress=progress):
                 reports.append(report)
                 _tell(report, progress)
+        index_failed = _index(reports, opts, progress)
     except KeyboardInterrupt:
         _error("interrupted; no partial output was left")
         raise typer.Exit(130)
@@ -90,8 +98,20 @@ def run(
                        title="music = music + song, ambient = noise + nature, female = share of speech time")
         if len(reports) == 1 and reports[0].summary:
             progress.log(f"looks like {reports[0].summary.video_type}: {reports[0].summary.reason}")
-    if problems or any(r.status == "failed" for r in reports):
+    if problems or index_failed or any(r.status == "failed" for r in reports):
         raise typer.Exit(1)
+
+
+def _index(reports: list[FileReport], opts: Options, progress: Progress) -> bool:
+    """Write the batch's review index; True if that failed (reported in one line)."""
+    try:
+        path = write_batch_index(reports, opts)
+    except (DramapicError, OSError) as exc:
+        _error(f"review index: {exc}")
+        return True
+    if path:
+        progress.log(f"wrote {path}")
+    return False
 
 
 @contextlib.contextmanager

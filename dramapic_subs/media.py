@@ -252,6 +252,14 @@ def run_ffmpeg(
         raise MediaError(f"{what} failed: {run.message}")
 
 
+def thumbnail(src: str | os.PathLike, out: Path, *, at_s: float, width: int, ffmpeg: str) -> Path:
+    """Write one frame of ``src`` (a video, or an image) at ``at_s`` seconds as a JPEG ``width`` pixels wide."""
+    args = ["-y", "-ss", f"{max(at_s, 0.0):.3f}", "-i", ffmpeg_path_arg(src), "-frames:v", "1",
+            "-vf", f"scale={width}:-2", "-q:v", "5", "-f", "image2", "-c:v", "mjpeg", ffmpeg_path_arg(out)]
+    run_ffmpeg(args, ffmpeg=ffmpeg, what=f"thumbnail of {Path(src).name}")
+    return out
+
+
 @dataclass
 class _Run:
     """A running ffmpeg; ``returncode`` and ``message`` (its last stderr line) are set when it ends."""

@@ -16,20 +16,22 @@ from typing import Iterator
 import numpy as np
 
 from . import burn as burner
-from . import captions, plot, review
+from . import captions, index, plot, review
 from .errors import DramapicError, MediaError, ParameterError
 from .features import SILENCE_FLOOR_DB
-from .media import MediaInfo, find_ffmpeg, iter_audio, probe
+from .media import MediaInfo, find_ffmpeg, iter_audio, probe, thumbnail
 from .models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, smooth_probabilities
+from .placement import Placement
 from .progress import Progress
 from .result import Analysis, ModelOutput
-from .turns import VOICE_LABELS, Turn, TurnModel, speech_turns
+from .turns import Turn, TurnModel, find_turns, make_turns, voice_windows
 from .summary import Summary, summarize
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
 
 SR = 16000
 BLOCK_S = 30.0  # decode block: bounds memory whatever the file's length
 SHORT_DECODE_S = 2.0  # decoded audio this much shorter than the container says: warn
+THUMB_WIDTH = 240  # pixels; the review index shows it at half that, sharp on high-density screens
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Options:
     plot: bool = False
     html: bool = False
     embed: bool = False
+    placement: Placement = Placement()
 
 
 def load_models(models_dir: Path | None = None) -> list[ModelBundle]:
@@ -113,7 +116,7 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     start, end = grid.cue_times(n)
     return Analysis(source=path, duration_s=n / SR, window_s=grid.window_s, hop_s=grid.hop_s,
                     start_s=start, end_s=end, level_db=level, silent=silent, models=outputs,
-                    turns=_turns(models, outputs, X, silent))
+                    turns=_turns(models, outputs, X, silent, start, end))
 
 
 def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
@@ -160,18 +163,18 @@ def _predict(model: ModelBundle, X: np.ndarray, silent: np.ndarray) -> ModelOutp
                        model.smooth, proba)
 
 
-def _turns(models: list[ModelBundle], outputs: list[ModelOutput], X: dict[str, np.ndarray],
-           silent: np.ndarray) -> list[Turn]:
+def _turns(models: list[ModelBundle], outputs: list[ModelOutput], X: dict[str, np.ndarray], silent: np.ndarray,
+           start: np.ndarray, end: np.ndarray) -> list[Turn]:
     """Speech turns where a voice is the likeliest sound, with the gender model's per-turn answer."""
     by_name = {m.name: (m, out) for m, out in zip(models, outputs)}
     if SOUND_TYPE not in by_name or GENDER not in by_name:
         return []
-    sound, gender = by_name[SOUND_TYPE][1], by_name[GENDER]
-    proba = np.nan_to_num(sound.proba, nan=0.0)
-    voice = ~silent & np.isin(np.asarray(sound.labels)[proba.argmax(axis=1)], VOICE_LABELS)
-    turn_card = gender[0].meta.get("turns")
-    model = TurnModel.from_card(turn_card, gender[0].feature_names) if turn_card else None
-    return speech_turns(voice, X[GENDER], gender[1].proba, model=model)
+    sound = by_name[SOUND_TYPE][1]
+    gender, gender_out = by_name[GENDER]
+    card = gender.meta.get("turns")
+    model = TurnModel.from_card(card, gender.feature_names) if card else None
+    spans = find_turns(voice_windows(sound.proba, sound.labels, silent), X[GENDER], model=model)
+    return make_turns(spans, gender_out.proba, gender_out.labels, start, end)
 
 
 # Output name suffixes, keyed by what makes them; caption formats use their own.
@@ -181,7 +184,7 @@ SUFFIXES = {"burn": ".subtitled.mp4", "embed": ".captioned.mp4", "plot": ".timel
 def output_paths(src: Path, opts: Options) -> dict[str, Path]:
     """Where each output of ``src`` goes, keyed by format or by ``burn``/``embed``/``plot``/``html``."""
     folder = opts.out_dir or src.parent
-    paths = {fmt: folder / f"{src.stem}.{fmt}" for fmt in opts.formats}
+    paths = {fmt: folder / f"{src.stem}{captions.EXTENSIONS[fmt]}" for fmt in opts.formats}
     for key, suffix in SUFFIXES.items():
         if getattr(opts, key):
             paths[key] = folder / f"{src.stem}{suffix}"
@@ -238,25 +241,42 @@ def process(src: Path, opts: Options, models: list[ModelBundle], progress: Progr
     # finished captions and no partial video.
     written = [captions.write(analysis, fmt, paths[fmt], lang=opts.lang) for fmt in opts.formats]
     if opts.plot or opts.html:
-        written += _timeline_outputs(analysis, summary, paths, opts)
+        written += _timeline_outputs(analysis, summary, paths, opts, info=info, ffmpeg=ffmpeg)
     if opts.embed:
         written.append(burner.embed(src, analysis, paths["embed"], lang=opts.lang, ffmpeg=ffmpeg, info=info,
-                                    progress=progress))
+                                    placement=opts.placement, progress=progress))
     if opts.burn:
         written.append(burner.burn(src, analysis, paths["burn"], lang=opts.lang, ffmpeg=ffmpeg,
-                                   info=info, progress=progress))
+                                   info=info, placement=opts.placement, progress=progress))
     return FileReport(src, "done", tuple(written), summary)
 
 
-def _timeline_outputs(analysis: Analysis, summary: Summary, paths: dict[str, Path], opts: Options) -> list[Path]:
-    """The timeline PNG and/or the review page (which inlines that PNG)."""
+def _timeline_outputs(analysis: Analysis, summary: Summary, paths: dict[str, Path], opts: Options, *,
+                      info: MediaInfo, ffmpeg: str) -> list[Path]:
+    """The timeline PNG and/or the review page (which inlines that PNG and a thumbnail)."""
     with tempfile.TemporaryDirectory(prefix="dramapic-plot-") as tmp:
         png = paths["plot"] if opts.plot else Path(tmp) / "timeline.png"
         geometry = plot.timeline_png(analysis, png)
         written = [png] if opts.plot else []
         if opts.html:
-            written.append(review.write_page(analysis, summary, png, geometry, paths["html"], lang=opts.lang))
+            thumb = _thumbnail(analysis, png, Path(tmp) / "thumb.jpg", has_video=info.has_video, ffmpeg=ffmpeg)
+            written.append(review.write_page(analysis, summary, png, geometry, paths["html"], lang=opts.lang,
+                                             placement=opts.placement, thumbnail=thumb.read_bytes()))
     return written
+
+
+def _thumbnail(analysis: Analysis, png: Path, out: Path, *, has_video: bool, ffmpeg: str) -> Path:
+    """A frame from a third of the way in (past the titles); the timeline for audio.
+
+    A video whose pictures stop before that (a truncated file) gets the
+    timeline too, rather than failing a review page over its thumbnail.
+    """
+    if has_video:
+        try:
+            return thumbnail(analysis.source, out, at_s=analysis.duration_s / 3, width=THUMB_WIDTH, ffmpeg=ffmpeg)
+        except MediaError:
+            pass
+    return thumbnail(png, out, at_s=0.0, width=THUMB_WIDTH, ffmpeg=ffmpeg)
 
 
 def process_safely(src: Path, opts: Options, models: list[ModelBundle], progress: Progress | None = None) -> FileReport:
@@ -294,5 +314,19 @@ def run_batch(inputs: list[Path], opts: Options, models: list[ModelBundle], *, j
             yield report
 
 
+def write_batch_index(reports: list[FileReport], opts: Options) -> Path | None:
+    """With ``opts.html`` and several inputs, ``index.html`` over their review pages (else None).
+
+    Pages of inputs skipped as up to date are listed too; failed inputs are not.
+    """
+    if not opts.html or len(reports) < 2:
+        return None
+    pages = [output_paths(r.source, opts)["html"] for r in reports if r.status in ("done", "skipped")]
+    pages = [p for p in pages if p.is_file()]
+    if not pages:
+        return None
+    return index.write_index(pages, index.index_path(pages, opts.out_dir), overwrite=opts.overwrite)
+
+
 __all__ = ["Options", "FileReport", "analyze", "process", "process_safely", "run_batch", "load_models",
-           "output_paths"]
+           "output_paths", "write_batch_index"]

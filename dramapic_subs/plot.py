@@ -1,4 +1,8 @@
-"""Timeline plot: stacked sound-type probabilities and the voice over time, silence shaded."""
+"""Timeline plot: stacked sound-type probabilities and the voice over time, silence shaded.
+
+The voice panel's bars are as opaque as a voice is likely (P(speech) +
+P(song)), so the gender model's guesses over music or noise fade out.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,6 +12,7 @@ import numpy as np
 
 from .media import atomic_output
 from .result import Analysis
+from .voice import voice_probability
 from .windows import runs
 
 COLOURS = {"speech": "#4C78A8", "song": "#B279A2", "music": "#F58518", "noise": "#9D755D",
@@ -42,12 +47,7 @@ def timeline_png(analysis: Analysis, path: Path) -> TimelineGeometry:
     proba = np.nan_to_num(sound.proba, nan=0.0)
     ax.stackplot(t, *[_extend(proba[:, j]) for j in range(len(sound.labels))],
                  labels=sound.labels, colors=[COLOURS.get(lab, "grey") for lab in sound.labels], step="post")
-    female = gender.labels.index("female") if "female" in gender.labels else 0
-    p_female = np.where(analysis.silent, np.nan, gender.proba[:, female])
-    gx.fill_between(t, 0.5, _extend(p_female), step="post", color=FEMALE_COLOUR,
-                    where=_extend(p_female >= 0.5), interpolate=False, label="female")
-    gx.fill_between(t, 0.5, _extend(p_female), step="post", color=MALE_COLOUR,
-                    where=_extend(p_female < 0.5), interpolate=False, label="male")
+    _voice_bars(gx, analysis, gender)
     for axis in (ax, gx):
         _shade_silence(axis, analysis)
         axis.set_xlim(0, analysis.duration_s)
@@ -57,12 +57,27 @@ def timeline_png(analysis: Analysis, path: Path) -> TimelineGeometry:
     ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False)
     gx.set_ylabel("voice")
     gx.set_yticks([0, 0.5, 1], ["male", "", "female"])
-    gx.legend(loc="upper left", bbox_to_anchor=(1.005, 1.1), frameon=False)
     gx.set_xlabel("time (s)")
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
     return TimelineGeometry(AXES_LEFT, AXES_RIGHT, float(analysis.duration_s))
+
+
+def _voice_bars(gx, analysis: Analysis, gender) -> None:
+    """P(female) as bars from the 0.5 line, each as opaque as a voice is likely in its window."""
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Patch
+
+    female = gender.labels.index("female") if "female" in gender.labels else 0
+    p_female = np.nan_to_num(gender.proba[:, female], nan=0.5)  # silent: a zero-height bar
+    alpha = np.clip(np.nan_to_num(voice_probability(analysis), nan=0.0), 0.0, 1.0)
+    colours = [(*to_rgba(FEMALE_COLOUR if p >= 0.5 else MALE_COLOUR)[:3], a) for p, a in zip(p_female, alpha)]
+    gx.bar(analysis.start_s, p_female - 0.5, bottom=0.5, width=analysis.end_s - analysis.start_s, align="edge",
+           color=colours, linewidth=0)
+    gx.legend(handles=[Patch(color=FEMALE_COLOUR, label="female"), Patch(color=MALE_COLOUR, label="male"),
+                       Patch(color=MALE_COLOUR, alpha=0.25, label="faint: no voice")],
+              loc="upper left", bbox_to_anchor=(1.005, 1.25), frameon=False)
 
 
 def _extend(x: np.ndarray) -> np.ndarray:

@@ -5,12 +5,17 @@ read one thing and never reach back into the analysis.
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .turns import Turn
+if TYPE_CHECKING:  # turns.py reads Analysis: import its Turn for annotations only
+    from .turns import Turn
+
 
 
 @dataclass(frozen=True)
@@ -81,15 +86,24 @@ class Analysis:
     def __len__(self) -> int:
         return len(self.start_s)
 
+    @cached_property
+    def _turn_firsts(self) -> list[int]:
+        return [t.first for t in self.turns]
+
     def turn_at(self, i: int) -> Turn | None:
-        """The speech turn holding window ``i``, or None."""
-        for t in self.turns:
-            if t.first <= i <= t.last:
-                return t
-        return None
+        """The speech turn holding window ``i``, or None (turns are in order and do not overlap)."""
+        k = bisect.bisect_right(self._turn_firsts, i) - 1
+        return self.turns[k] if k >= 0 and self.turns[k].last >= i else None
 
     def model(self, name: str) -> ModelOutput:
         for m in self.models:
             if m.name == name:
                 return m
         raise KeyError(name)
+
+    def top(self, name: str) -> np.ndarray:
+        """Column of model ``name``'s likeliest label per window; -1 on silent windows."""
+        proba = self.model(name).proba
+        top = np.full(len(self), -1)
+        top[~self.silent] = np.argmax(proba[~self.silent], axis=1)
+        return top

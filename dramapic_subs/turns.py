@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .result import Analysis
+from .voice import VOICE_LABELS
 from .windows import runs
 
 VOICE_COLUMNS = tuple([f"mfcc{i}_mean" for i in range(1, 13)] + ["centroid_mean", "f0_median", "f0_p10", "f0_p90"])
 CONTEXT = 2  # windows averaged on each side of a candidate change
-VOICE_LABELS = ("speech", "song")  # sound types that carry a voice whose gender is shown
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,33 @@ class TurnModel:
 
 @dataclass(frozen=True)
 class Turn:
-    """One speaker's turn: windows ``first`` to ``last`` (inclusive) and its gender probabilities."""
+    """One speaker's turn: windows ``first`` to ``last`` (inclusive), its times and its gender.
+
+    Attributes
+    ----------
+    first, last : int
+        Window (cue) indices.
+    start_s, end_s : float
+        Seconds from the start of the file (the first cue's start, the last one's end).
+    gender : dict of str -> float
+        Probability (0-1) of each gender label for the whole turn.
+    """
 
     first: int
     last: int
-    proba: np.ndarray  # shape (n_gender_labels,), columns as the gender model's labels
+    start_s: float
+    end_s: float
+    gender: dict[str, float]
+
+    @property
+    def label(self) -> str:
+        """The likelier gender."""
+        return max(self.gender, key=self.gender.get)
+
+    @property
+    def probability(self) -> float:
+        """Probability (0-1) of :attr:`label`."""
+        return self.gender[self.label]
 
 
 def change_scores(X: np.ndarray, model: TurnModel) -> np.ndarray:
@@ -93,29 +116,49 @@ def split_points(scores: np.ndarray, *, threshold: float) -> np.ndarray:
     return np.flatnonzero((s > threshold) & (s >= left) & (s > right))
 
 
-def speech_turns(voice: np.ndarray, X: np.ndarray, gender_proba: np.ndarray, *, model: TurnModel | None) -> list[Turn]:
-    """Turns over the voiced windows, each with the mean log-odds of its windows' gender.
+def find_turns(voice: np.ndarray, X: np.ndarray | None, *, model: TurnModel | None) -> list[tuple[int, int]]:
+    """Turns over the voiced windows as ``(first, last)`` window pairs (inclusive).
 
     Parameters
     ----------
     voice : np.ndarray of bool, shape (n,)
         Windows where a voice (speech or song) is the likeliest sound.
-    X : np.ndarray, shape (n, n_features)
+    X : np.ndarray, shape (n, n_features), or None
         The gender model's input per window.
-    gender_proba : np.ndarray, shape (n, n_labels)
-        Per-window gender probabilities (NaN rows for silent windows).
     model : TurnModel or None
-        None: every run of voiced windows is one turn.
+        None (or no ``X``): every run of voiced windows is one turn.
     """
-    turns = []
+    spans = []
     for a, b in runs(voice):
         starts = [a]
-        if model is not None and b - a + 1 >= 2 * CONTEXT:
+        if model is not None and X is not None and b - a + 1 >= 2 * CONTEXT:
             scores = change_scores(X[a:b + 1], model)
             starts += [a + int(k) for k in split_points(scores, threshold=model.threshold) if k > 0]
-        for first, nxt in zip(starts, starts[1:] + [b + 1]):
-            turns.append(Turn(first, nxt - 1, mean_log_odds(gender_proba[first:nxt])))
-    return turns
+        spans += [(first, nxt - 1) for first, nxt in zip(starts, starts[1:] + [b + 1])]
+    return spans
+
+
+def make_turns(spans: list[tuple[int, int]], gender_proba: np.ndarray, labels: list[str], start_s: np.ndarray,
+               end_s: np.ndarray) -> list[Turn]:
+    """A :class:`Turn` per span, its gender the mean log-odds of its windows' (so confident windows weigh more)."""
+    return [Turn(a, b, float(start_s[a]), float(end_s[b]),
+                 {lab: float(p) for lab, p in zip(labels, mean_log_odds(gender_proba[a:b + 1]))})
+            for a, b in spans]
+
+
+def voice_windows(sound_proba: np.ndarray, labels: list[str], silent: np.ndarray) -> np.ndarray:
+    """Windows whose likeliest sound type carries a voice (speech or song)."""
+    top = np.argmax(np.nan_to_num(sound_proba, nan=0.0), axis=1)
+    return ~silent & np.isin(np.asarray(labels)[top], VOICE_LABELS)
+
+
+def speech_turns(analysis: Analysis) -> list[Turn]:
+    """The analysis's turns; for an analysis made without them, one turn per run of voiced windows."""
+    if analysis.turns:
+        return list(analysis.turns)
+    sound, gender = analysis.model("sound_type"), analysis.model("gender")
+    spans = find_turns(voice_windows(sound.proba, sound.labels, analysis.silent), None, model=None)
+    return make_turns(spans, gender.proba, gender.labels, analysis.start_s, analysis.end_s)
 
 
 def mean_log_odds(proba: np.ndarray) -> np.ndarray:

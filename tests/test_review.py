@@ -148,21 +148,34 @@ def _chrome():
     return webdriver.Chrome(service=Service(driver), options=opts)
 
 
+def _open_self_contained(page):
+    """The page in a headless Chromium, once it is known to need no network and no other file."""
+    html = page.read_text(encoding="utf-8")
+    assert "<script src" not in html and "<link" not in html and "http" not in html
+    browser = _chrome()
+    try:
+        browser.get(page.as_uri())
+    except BaseException:
+        browser.quit()
+        raise
+    return browser
+
+
+def _wait_for_video(browser, seconds: float = 20) -> None:
+    deadline = time.time() + seconds
+    while browser.execute_script("return document.getElementById('player').readyState") < 2:
+        assert time.time() < deadline, "video never loaded"
+        time.sleep(0.2)
+
+
 def test_review_page_in_a_real_browser(drama, reviewed, tmp_path):
     from PIL import Image
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    page = reviewed / "drama.review.html"
-    html = page.read_text(encoding="utf-8")
-    assert "<script src" not in html and "<link" not in html and "http" not in html  # self-contained
-    browser = _chrome()
+    browser = _open_self_contained(reviewed / "drama.review.html")
     try:
-        browser.get(page.as_uri())
-        deadline = time.time() + 20
-        while browser.execute_script("return document.getElementById('player').readyState") < 2:
-            assert time.time() < deadline, "video never loaded"
-            time.sleep(0.2)
+        _wait_for_video(browser)
         state = browser.execute_script(
             "const v = document.getElementById('player');"
             "return [v.duration, v.textTracks.length, v.textTracks[0].mode, v.textTracks[0].cues.length]")
@@ -247,3 +260,102 @@ def test_batch_on_a_local_dask_cluster(tmp_path, ffmpeg, models):
     assert sorted(r.source.name for r in reports) == ["t220.mp4", "t330.mp4", "t440.mp4"]
     assert all(r.status == "done" for r in reports)
     assert all(s.with_suffix(".srt").is_file() for s in srcs)
+
+
+@pytest.fixture(scope="module")
+def batch(data_dir, ffmpeg, tmp_path_factory):
+    """Three clips of known content and length, reviewed as one batch with captions at the top."""
+    folder = tmp_path_factory.mktemp("batch")
+    (folder / "in").mkdir()
+    speech = mux(ffmpeg, dev_audio(data_dir, "librispeech_resemblyzer", 6.0, gender="female"), folder / "in" / "talk.mp4")
+    music = mux(ffmpeg, dev_audio(data_dir, "spd_music", 9.0), folder / "in" / "score.mp4")
+    noise = mux(ffmpeg, dev_audio(data_dir, "us8k_fold10", 4.0, category="noise"), folder / "in" / "street.m4a",
+                video=False)
+    out = folder / "out"
+    out.mkdir()
+    proc = run_cli(speech, music, noise, "--html", "--position", "top", "--font-size", "10", "-o", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_review_index_rows_link_and_sort_in_a_real_browser(batch):
+    from selenium.webdriver.common.by import By
+
+    browser = _open_self_contained(batch / "index.html")
+    try:
+
+        def column(n: int) -> list[str]:
+            return [r.find_elements(By.TAG_NAME, "td")[n].text for r in browser.find_elements(By.CSS_SELECTOR, "#clips tbody tr")]
+
+        headers = browser.find_elements(By.CSS_SELECTOR, "#clips th")
+        names = [h.text for h in headers]
+        assert names[:4] == ["clip", "duration", "looks like", "speech"] and "female voice" in names
+        assert sorted(column(0)) == ["score.mp4", "street.m4a", "talk.mp4"]
+        # Every thumbnail decoded (a frame, or the timeline for the audio-only clip).
+        assert browser.execute_script("return [...document.images].map(i => i.naturalWidth)") == [240] * 3
+        kinds = dict(zip(column(0), column(2)))
+        assert kinds["score.mp4"] == "music show" and kinds["talk.mp4"] == "interview/talk"
+
+        headers[1].click()  # duration, ascending
+        assert column(0) == ["street.m4a", "talk.mp4", "score.mp4"]
+        assert column(1) == ["0:04", "0:06", "0:09"]
+        headers[1].click()  # again: descending
+        assert column(0) == ["score.mp4", "talk.mp4", "street.m4a"]
+        headers[3].click()  # speech share, ascending: the talk last
+        assert column(0)[-1] == "talk.mp4" and headers[3].get_attribute("aria-sort") == "ascending"
+        headers[2].click()  # video type, alphabetical
+        assert column(2) == sorted(column(2))
+
+        browser.find_element(By.LINK_TEXT, "talk.mp4").click()
+        assert browser.current_url.endswith("/talk.review.html")
+        _wait_for_video(browser)
+        line, size, height = browser.execute_script(
+            "const v = document.getElementById('player');"
+            "return [v.textTracks[0].cues[0].line, document.getElementById('cue-style').textContent, v.clientHeight]")
+    finally:
+        browser.quit()
+    assert line == 0  # --position top: the first line from the top
+    px = float(size.split("font-size:")[1].rstrip("px}"))
+    assert px == pytest.approx(0.10 * height, rel=0.15)  # --font-size 10: 10% of the picture (4:3 in a wider box)
+
+
+def test_review_page_draws_captions_at_the_top(batch, tmp_path):
+    """The cue is drawn in the top of the picture: compare a still frame with and without the track."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    browser = _chrome()
+    try:
+        browser.get((batch / "talk.review.html").as_uri())
+        _wait_for_video(browser)
+        browser.execute_script("const v = document.getElementById('player'); v.pause(); v.currentTime = 2.5;")
+        time.sleep(1.0)
+        box = browser.find_element(By.ID, "player").rect
+        shots = []
+        for mode in ("showing", "hidden"):
+            browser.execute_script(f"document.getElementById('player').textTracks[0].mode = '{mode}'")
+            time.sleep(0.5)
+            browser.save_screenshot(str(tmp_path / f"{mode}.png"))
+            shots.append(np.asarray(Image.open(tmp_path / f"{mode}.png").convert("RGB")).astype(int))
+    finally:
+        browser.quit()
+    y0, y1, x0, x1 = int(box["y"]), int(box["y"] + box["height"]), int(box["x"]), int(box["x"] + box["width"])
+    rows = (np.abs(shots[0] - shots[1])[y0:y1, x0:x1].max(axis=2) > 60).any(axis=1)
+    h = len(rows)
+    assert rows[: h // 3].sum() >= 10, "no caption in the top third"
+    assert not rows[h // 2:].any(), "caption drawn in the bottom half"
+
+
+def test_rerun_keeps_the_index_of_skipped_clips(batch):
+    stamp = (batch / "index.html").stat().st_mtime_ns
+    srcs = sorted((batch.parent / "in").iterdir())
+    proc = run_cli(*srcs, "--html", "--position", "top", "--font-size", "10", "-o", batch)
+    assert proc.returncode == 0 and proc.stderr.count("skipped") >= 3, proc.stderr
+    html = (batch / "index.html").read_text(encoding="utf-8")
+    assert (batch / "index.html").stat().st_mtime_ns != stamp
+    assert all(f'href="{s.stem}.review.html"' in html for s in srcs)
+    # Someone else's index.html is not replaced without --overwrite.
+    (batch / "index.html").write_text("<p>my own notes</p>")
+    proc = run_cli(*srcs, "--html", "--position", "top", "--font-size", "10", "-o", batch)
+    assert proc.returncode == 1 and "index.html exists" in proc.stderr
+    assert (batch / "index.html").read_text() == "<p>my own notes</p>"
