@@ -48,24 +48,25 @@ ENCODER_NAME = "speaker_encoder"
 
 @dataclass(frozen=True)
 class _Layer:
-    """One LSTM layer with gates reordered to (input, forget, output, cell).
+    """One LSTM layer, gates reordered to (input, forget, output, cell) and pre-scaled.
 
-    PyTorch stores (input, forget, cell, output); putting the three sigmoid
-    gates side by side lets one call squash them all.
+    PyTorch stores (input, forget, cell, output). With the three sigmoid
+    gates side by side and their rows halved, one tanh over all four gates
+    gives both activations: ``sigmoid(x) = (tanh(x / 2) + 1) / 2``.
     """
 
     w_ih_t: np.ndarray  # (n_in, 4 * HIDDEN)
     w_hh_t: np.ndarray  # (HIDDEN, 4 * HIDDEN)
     bias: np.ndarray    # (4 * HIDDEN,): b_ih + b_hh
 
-
-def _sigmoid(x: np.ndarray, *, out: np.ndarray) -> np.ndarray:
-    """Logistic function via one tanh (no overflow, cheaper than exp and divide)."""
-    np.multiply(x, 0.5, out=out)
-    np.tanh(out, out=out)
-    out += 1.0
-    out *= 0.5
-    return out
+    @staticmethod
+    def from_torch(w_ih: np.ndarray, w_hh: np.ndarray, bias: np.ndarray) -> "_Layer":
+        """From PyTorch's ``weight_ih``, ``weight_hh`` (4 * HIDDEN rows) and summed biases."""
+        scale = np.ones(4 * HIDDEN, np.float32)
+        scale[:3 * HIDDEN] = 0.5  # sigmoid gates: the network computes x / 2 for tanh directly
+        return _Layer(w_ih_t=np.ascontiguousarray((_to_ifoc(w_ih) * scale[:, None]).T, np.float32),
+                      w_hh_t=np.ascontiguousarray((_to_ifoc(w_hh) * scale[:, None]).T, np.float32),
+                      bias=(_to_ifoc(bias) * scale).astype(np.float32))
 
 
 def _to_ifoc(w: np.ndarray) -> np.ndarray:
@@ -91,9 +92,7 @@ class SpeakerEncoder:
             n_in = N_MELS if k == 0 else HIDDEN
             if w_ih.shape != (4 * HIDDEN, n_in) or w_hh.shape != (4 * HIDDEN, HIDDEN):
                 raise ModelError(f"speaker encoder layer {k}: unexpected shapes {w_ih.shape}, {w_hh.shape}")
-            layers.append(_Layer(w_ih_t=np.ascontiguousarray(_to_ifoc(w_ih).T, np.float32),
-                                 w_hh_t=np.ascontiguousarray(_to_ifoc(w_hh).T, np.float32),
-                                 bias=_to_ifoc(bias).astype(np.float32)))
+            layers.append(_Layer.from_torch(w_ih.astype(np.float32), w_hh.astype(np.float32), bias))
         self.layers = layers
         self.linear_t = np.ascontiguousarray(weights["linear.weight"].T, np.float32)  # (HIDDEN, EMBED_DIM)
         self.linear_b = weights["linear.bias"].astype(np.float32)
@@ -149,43 +148,46 @@ class SpeakerEncoder:
     def _forward(self, x: np.ndarray) -> np.ndarray:
         """LSTM stack, linear, ReLU and L2 norm over one batch (batch, T, 40)."""
         n, steps, _ = x.shape
-        h = np.zeros((n, HIDDEN), np.float32)
+        x = np.ascontiguousarray(x.transpose(1, 0, 2))  # time-major: each step's rows are contiguous
         for k, layer in enumerate(self.layers):
             # The input projection of every step at once: one large product
             # instead of 160 small ones.
-            gates_in = x.reshape(n * steps, -1) @ layer.w_ih_t
+            gates_in = x.reshape(steps * n, -1) @ layer.w_ih_t
             gates_in += layer.bias
-            gates_in = gates_in.reshape(n, steps, 4 * HIDDEN)
-            last = k == N_LAYERS - 1
-            x = self._run_layer(gates_in, layer.w_hh_t, keep_sequence=not last)
-            if last:
-                h = x
-        raw = np.maximum(h @ self.linear_t + self.linear_b, 0.0)
+            x = self._run_layer(gates_in.reshape(steps, n, 4 * HIDDEN), layer.w_hh_t,
+                                keep_sequence=k < N_LAYERS - 1)
+        raw = np.maximum(x @ self.linear_t + self.linear_b, 0.0)
         norm = np.linalg.norm(raw, axis=1, keepdims=True)
         # An all-zero ReLU output (never seen on speech) would divide by zero: leave it zero.
         return raw / np.where(norm > 0, norm, 1.0)
 
     @staticmethod
     def _run_layer(gates_in: np.ndarray, w_hh_t: np.ndarray, *, keep_sequence: bool) -> np.ndarray:
-        """The recurrence of one layer: every hidden state (batch, T, 256), or only the last (batch, 256)."""
-        n, steps, _ = gates_in.shape
+        """The recurrence of one layer over time-major input projections (T, batch, 1024).
+
+        Returns every hidden state (T, batch, 256), or only the last (batch, 256).
+        """
+        steps, n, _ = gates_in.shape
         h = np.zeros((n, HIDDEN), np.float32)
         c = np.zeros((n, HIDDEN), np.float32)
         gates = np.empty((n, 4 * HIDDEN), np.float32)
-        act = np.empty((n, 4 * HIDDEN), np.float32)
-        seq = np.empty((n, steps, HIDDEN), np.float32) if keep_sequence else None
-        s = 3 * HIDDEN  # sigmoid gates before, cell candidate after
+        tmp = np.empty((n, HIDDEN), np.float32)
+        seq = np.empty((steps, n, HIDDEN), np.float32) if keep_sequence else None
+        i, f, o, g = (slice(j * HIDDEN, (j + 1) * HIDDEN) for j in range(4))
+        sig = slice(0, 3 * HIDDEN)
         for t in range(steps):
             np.matmul(h, w_hh_t, out=gates)
-            gates += gates_in[:, t]
-            _sigmoid(gates[:, :s], out=act[:, :s])
-            np.tanh(gates[:, s:], out=act[:, s:])
-            c *= act[:, HIDDEN:2 * HIDDEN]                     # forget
-            c += act[:, :HIDDEN] * act[:, s:]                  # input * candidate
+            gates += gates_in[t]
+            np.tanh(gates, out=gates)          # halved sigmoid gates: tanh(x / 2); cell candidate: tanh(x)
+            gates[:, sig] += 1.0
+            gates[:, sig] *= 0.5               # now sigmoid(x) for input, forget, output
+            c *= gates[:, f]
+            np.multiply(gates[:, i], gates[:, g], out=tmp)
+            c += tmp
             np.tanh(c, out=h)
-            h *= act[:, 2 * HIDDEN:s]                          # output
+            h *= gates[:, o]
             if seq is not None:
-                seq[:, t] = h
+                seq[t] = h
         return seq if keep_sequence else h
 
     # --- spans -------------------------------------------------------------------------------
