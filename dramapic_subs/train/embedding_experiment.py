@@ -36,7 +36,7 @@ SR = 16000
 GENDER_NFFT = 512
 TRAIN_SOURCES = ("emotiontts_open_db", "ravdess", "librispeech_resemblyzer", "fsdd")
 DEV_SOURCES = ("emotiontts_open_db", "emodb", "librispeech_resemblyzer")
-C_GRID = (0.01, 0.1, 1.0, 10.0)
+C_GRID = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.1, 1.0)
 _CACHE_TAG = "emb-v1-w2.0-h1.0-p1-nfft512"  # bump when windows, encoder use or features change
 
 

@@ -131,6 +131,10 @@ def markdown(r: dict) -> str:
         cells = [f"{_f(v['window']['balanced'])} ({_f(v['file']['balanced'])})"
                  for _, v in sorted(r["loco"][kind].items())]
         lines.append(f"| {_KIND_NAMES[kind]} | {r['C'][kind]['chosen']} | " + " | ".join(cells) + " |")
+    lines += ["", "Mean LOCO window balanced accuracy on train by C (the pick):", ""]
+    for kind in KINDS:
+        curve = ", ".join(f"{c:g}: {v:.3f}" for c, v in r["C"][kind]["loco_bacc"].items())
+        lines.append(f"* {_KIND_NAMES[kind]}: {curve}")
     lines += _change_markdown(r["change"], r["change_by_source"])
     return "\n".join(lines) + "\n"
 
