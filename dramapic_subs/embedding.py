@@ -41,8 +41,7 @@ HIDDEN = 256
 EMBED_DIM = 256
 N_LAYERS = 3
 TARGET_DBFS = -30.0    # Resemblyzer's audio_norm_target_dBFS
-_INT16_MAX = 2 ** 15 - 1
-_BATCH = 128           # partials per LSTM pass: bounds the (batch, 160, 1024) gate buffer to 84 MB
+_BATCH = 128           # partials per LSTM pass: bounds the (160, batch, 1024) input-gate buffer to 84 MB
 ENCODER_NAME = "speaker_encoder"
 
 

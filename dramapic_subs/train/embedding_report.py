@@ -88,9 +88,13 @@ def markdown(r: dict) -> str:
         "librispeech_resemblyzer) once. Nothing is fitted or picked on dev. No temporal smoothing. "
         f"Windows: {r['windows']['train']} train, {r['windows']['dev']} dev.",
         "",
-        "Caveat: Resemblyzer's encoder was trained on LibriSpeech and VoxCeleb, so the dev "
-        "librispeech_resemblyzer speakers may have been seen by the encoder (not by the gender classifier); "
-        "emotiontts_open_db (Korean) and emodb (German) are new to it.",
+        "Caveat: the encoder comes from Real-Time-Voice-Cloning, whose encoder was trained on LibriSpeech "
+        "and VoxCeleb (the wheel does not say), so the dev librispeech_resemblyzer speakers may have been seen by "
+        "the encoder (not by the gender classifier); emotiontts_open_db (Korean) and emodb (German) are new to it.",
+        "",
+        "## Summary",
+        "",
+        *_summary(r),
         "",
         "## Dev: windows and files",
         "",
@@ -137,6 +141,28 @@ def markdown(r: dict) -> str:
         lines.append(f"* {_KIND_NAMES[kind]}: {curve}")
     lines += _change_markdown(r["change"], r["change_by_source"])
     return "\n".join(lines) + "\n"
+
+
+def _summary(r: dict) -> list[str]:
+    """Headline numbers, read off the results (no hand-written figures)."""
+    g, e, s = r["gender"], r["gender"]["emb"], r["gender"]["shipped"]
+    loco = [v["window"]["balanced"] for v in r["loco"]["emb"].values()]
+    dev = r["change"]["dev"]
+    return [
+        f"* Dev speech windows: LR on embeddings {_f(e['window']['accuracy'])} right (female "
+        f"{_f(e['window']['female'])}, male {_f(e['window']['male'])}), the shipped model "
+        f"{_f(s['window']['accuracy'])} (female {_f(s['window']['female'])}, male {_f(s['window']['male'])}).",
+        f"* Per file (mean window log-odds): {_f(e['file']['accuracy'])} vs {_f(s['file']['accuracy'])}; dev speakers "
+        f"wrong in most of their windows: {e['speakers']['wrong_in_most_windows']} vs "
+        f"{s['speakers']['wrong_in_most_windows']} of {s['speakers']['n']}.",
+        f"* Leaving one training corpus out: {min(loco):.3f}-{max(loco):.3f} balanced accuracy per held-out corpus. "
+        f"Adding the project's features: dev windows {_f(g['emb+feat']['window']['accuracy'])}.",
+        f"* Speaker change (cosine distance of windows i-1, i+1): dev ROC AUC {_f(dev['auc_change_vs_all_same'])}; "
+        f"at the train threshold {dev['threshold']:.3f}, {_f(dev['detected']['diff_cross_gender'])} of "
+        f"other-gender and {_f(dev['detected']['diff_same_gender'])} of same-gender changes are found, with "
+        f"{_f(dev['detected']['within'])} of within-clip points and {_f(dev['detected']['same_speaker'])} of "
+        "same-speaker cuts flagged.",
+    ]
 
 
 def _change_markdown(c: dict, by_source: dict) -> list[str]:
