@@ -3,6 +3,8 @@
     dramapic-subs-train fit       # ../shared/data/train -> models/
     dramapic-subs-train evaluate  # models/ on ../shared/data/dev -> reports/dev.md
     dramapic-subs-train experiments  # n_fft x classifier x features, Silero VAD -> reports/experiments.md
+    dramapic-subs-train export-encoder    # resemblyzer wheel (torch) -> models/speaker_encoder.npz
+    dramapic-subs-train embedding-gender  # gender and speaker change from embeddings -> reports/embedding_gender.md
 """
 from __future__ import annotations
 
@@ -213,6 +215,36 @@ def experiments_cmd(
     body = experiments_markdown(runs)
     out.write_text("\n".join(head) + body + peer_markdown(peer))
     typer.echo(f"wrote {out}")
+
+
+@app.command("export-encoder")
+def export_encoder_cmd(
+    out: Path = typer.Option(DEFAULT_MODELS, help="Where speaker_encoder.npz, .json and .LICENSE.txt go."),
+    dtype: str = typer.Option("float16", help="Storage type of the weights: float16 or float32."),
+) -> None:
+    """Export Resemblyzer's voice encoder (from its installed wheel, read with torch) to numpy weights."""
+    from .embedding_export import export_encoder
+
+    card = export_encoder(out, dtype=dtype)
+    meta = json.loads(card.read_text(encoding="utf-8"))
+    size = (out / "speaker_encoder.npz").stat().st_size / 1e6
+    typer.echo(f"wrote {card.parent / 'speaker_encoder.npz'} ({meta['parameters']} parameters, "
+               f"{meta['dtype']}, {size:.1f} MB), its card and licence")
+
+
+@app.command("embedding-gender")
+def embedding_gender_cmd(
+    data: Path = typer.Option(DEFAULT_DATA, help="Folder with manifest.csv, train/ and dev/."),
+    cache: Path = typer.Option(Path.home() / ".cache" / "dramapic-subs" / "embeddings",
+                               help="Per-file embedding and feature cache (keyed by file hash)."),
+    out: Path = typer.Option(Path("reports") / "embedding_gender.md", help="Markdown report (.json beside)."),
+    models: Path = typer.Option(DEFAULT_MODELS, help="Speaker encoder and the shipped gender bundle."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Gender per voice from speaker embeddings, and speaker-change detection, scored on dev."""
+    from .embedding_report import run_experiment
+
+    run_experiment(data=data, cache=cache, out=out, models=models, quiet=quiet, log=typer.echo)
 
 
 def _write_runs(path: Path, runs: list, peer) -> None:

@@ -1,0 +1,336 @@
+"""Speaker embeddings in numpy: a port of Resemblyzer's ``VoiceEncoder``.
+
+The network is Resemblyzer's (Apache-2.0, weights from the ``resemblyzer``
+wheel's ``pretrained.pt``, exported by ``dramapic-subs-train export-encoder``
+to ``models/speaker_encoder.npz``): a 3-layer LSTM (40 -> 256) over 160
+frames (1.6 s) of a 40-band mel power spectrogram (25 ms window, 10 ms hop
+at 16 kHz), whose last hidden state goes through a 256 -> 256 linear layer,
+a ReLU and L2 normalisation. Embeddings of one voice point the same way
+whatever is said, so they carry the voice (timbre, formants, pitch) rather
+than pitch alone.
+
+Torch is not needed at run time: the LSTM runs in float32 numpy, one layer
+at a time over a batch of partials, so each of its 160 steps is one
+(batch, 256) x (256, 1024) product rather than a Python loop per partial.
+The mel bank is librosa's (``features.mel_filters``, rebuilt in numpy: no
+librosa import at run time).
+
+Departures from ``VoiceEncoder.embed_utterance``: no webrtcvad trimming of
+silences (the caller drops silent windows), and volume normalisation
+(raise to -30 dBFS, never lower, as Resemblyzer's ``preprocess_wav``) is
+applied per span, not per file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError, ParameterError
+from .features import mel_filters
+
+SR = 16000
+N_MELS = 40
+N_FFT = 400            # 25 ms at 16 kHz
+HOP = 160              # 10 ms at 16 kHz
+PARTIAL_FRAMES = 160   # 1.6 s of frames per partial utterance
+HIDDEN = 256
+EMBED_DIM = 256
+N_LAYERS = 3
+TARGET_DBFS = -30.0    # Resemblyzer's audio_norm_target_dBFS
+_BATCH = 128           # partials per LSTM pass: bounds the (160, batch, 1024) input-gate buffer to 84 MB
+ENCODER_NAME = "speaker_encoder"
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One LSTM layer, gates reordered to (input, forget, output, cell) and pre-scaled.
+
+    PyTorch stores (input, forget, cell, output). With the three sigmoid
+    gates side by side and their rows halved, one tanh over all four gates
+    gives both activations: ``sigmoid(x) = (tanh(x / 2) + 1) / 2``.
+    """
+
+    w_ih_t: np.ndarray  # (n_in, 4 * HIDDEN)
+    w_hh_t: np.ndarray  # (HIDDEN, 4 * HIDDEN)
+    bias: np.ndarray    # (4 * HIDDEN,): b_ih + b_hh
+
+    @staticmethod
+    def from_torch(w_ih: np.ndarray, w_hh: np.ndarray, bias: np.ndarray) -> "_Layer":
+        """From PyTorch's ``weight_ih``, ``weight_hh`` (4 * HIDDEN rows) and summed biases."""
+        scale = np.ones(4 * HIDDEN, np.float32)
+        scale[:3 * HIDDEN] = 0.5  # sigmoid gates: the network computes x / 2 for tanh directly
+        return _Layer(w_ih_t=np.ascontiguousarray((_to_ifoc(w_ih) * scale[:, None]).T, np.float32),
+                      w_hh_t=np.ascontiguousarray((_to_ifoc(w_hh) * scale[:, None]).T, np.float32),
+                      bias=(_to_ifoc(bias) * scale).astype(np.float32))
+
+
+def _to_ifoc(w: np.ndarray) -> np.ndarray:
+    """Reorder PyTorch's gate blocks (i, f, g, o) along axis 0 to (i, f, o, g)."""
+    i, f, g, o = np.split(w, 4, axis=0)
+    return np.concatenate([i, f, o, g], axis=0)
+
+
+class SpeakerEncoder:
+    """Resemblyzer's voice encoder in numpy float32.
+
+    Build it with :func:`load_encoder`.
+    """
+
+    def __init__(self, weights: dict[str, np.ndarray]) -> None:
+        layers = []
+        for k in range(N_LAYERS):
+            try:
+                w_ih, w_hh = weights[f"lstm.weight_ih_l{k}"], weights[f"lstm.weight_hh_l{k}"]
+                bias = weights[f"lstm.bias_ih_l{k}"].astype(np.float32) + weights[f"lstm.bias_hh_l{k}"]
+            except KeyError as exc:
+                raise ModelError(f"speaker encoder weights lack {exc.args[0]}") from None
+            n_in = N_MELS if k == 0 else HIDDEN
+            if w_ih.shape != (4 * HIDDEN, n_in) or w_hh.shape != (4 * HIDDEN, HIDDEN):
+                raise ModelError(f"speaker encoder layer {k}: unexpected shapes {w_ih.shape}, {w_hh.shape}")
+            layers.append(_Layer.from_torch(w_ih.astype(np.float32), w_hh.astype(np.float32), bias))
+        self.layers = layers
+        self.linear_t = np.ascontiguousarray(weights["linear.weight"].T, np.float32)  # (HIDDEN, EMBED_DIM)
+        self.linear_b = weights["linear.bias"].astype(np.float32)
+        self.mel = mel_filters(SR, N_FFT, N_MELS)           # (40, 201), librosa's Slaney bank
+        self.window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)  # periodic Hann, as librosa
+
+    # --- front end ---------------------------------------------------------------------------
+
+    def mel_frames(self, y: np.ndarray) -> np.ndarray:
+        """Mel power spectrogram as Resemblyzer's ``wav_to_mel_spectrogram`` (not log).
+
+        Parameters
+        ----------
+        y : np.ndarray, shape (n,)
+            Mono float samples at 16 kHz.
+
+        Returns
+        -------
+        np.ndarray, shape (1 + n // 160, 40), float32
+            One row per 10 ms frame; frames are centred (zero padding of
+            200 samples, 12.5 ms, at each end, as ``librosa.stft(center=True)``).
+        """
+        y = np.asarray(y, np.float32)
+        padded = np.pad(y, N_FFT // 2)
+        frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
+        spec = np.fft.rfft(frames * self.window, axis=1)
+        power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+        return power @ self.mel.T
+
+    # --- network -----------------------------------------------------------------------------
+
+    def embed_mels(self, mels: np.ndarray) -> np.ndarray:
+        """Embeddings of partials, as ``VoiceEncoder.forward``.
+
+        Parameters
+        ----------
+        mels : np.ndarray, shape (batch, frames, 40)
+            Mel power spectrograms (160 frames each for Resemblyzer's partials).
+
+        Returns
+        -------
+        np.ndarray, shape (batch, 256), float32
+            Non-negative, L2-normalised embeddings.
+        """
+        mels = np.asarray(mels, np.float32)
+        if mels.ndim != 3 or mels.shape[2] != N_MELS:
+            raise ParameterError(f"mels must have shape (batch, frames, {N_MELS}), got {mels.shape}")
+        out = np.empty((len(mels), EMBED_DIM), np.float32)
+        for b0 in range(0, len(mels), _BATCH):
+            out[b0:b0 + _BATCH] = self._forward(mels[b0:b0 + _BATCH])
+        return out
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """LSTM stack, linear, ReLU and L2 norm over one batch (batch, T, 40)."""
+        n, steps, _ = x.shape
+        x = np.ascontiguousarray(x.transpose(1, 0, 2))  # time-major: each step's rows are contiguous
+        for k, layer in enumerate(self.layers):
+            # The input projection of every step at once: one large product
+            # instead of 160 small ones.
+            gates_in = x.reshape(steps * n, -1) @ layer.w_ih_t
+            gates_in += layer.bias
+            x = self._run_layer(gates_in.reshape(steps, n, 4 * HIDDEN), layer.w_hh_t,
+                                keep_sequence=k < N_LAYERS - 1)
+        raw = np.maximum(x @ self.linear_t + self.linear_b, 0.0)
+        norm = np.linalg.norm(raw, axis=1, keepdims=True)
+        # An all-zero ReLU output (never seen on speech) would divide by zero: leave it zero.
+        return raw / np.where(norm > 0, norm, 1.0)
+
+    @staticmethod
+    def _run_layer(gates_in: np.ndarray, w_hh_t: np.ndarray, *, keep_sequence: bool) -> np.ndarray:
+        """The recurrence of one layer over time-major input projections (T, batch, 1024).
+
+        Returns every hidden state (T, batch, 256), or only the last (batch, 256).
+        """
+        steps, n, _ = gates_in.shape
+        h = np.zeros((n, HIDDEN), np.float32)
+        c = np.zeros((n, HIDDEN), np.float32)
+        gates = np.empty((n, 4 * HIDDEN), np.float32)
+        tmp = np.empty((n, HIDDEN), np.float32)
+        seq = np.empty((steps, n, HIDDEN), np.float32) if keep_sequence else None
+        i, f, o, g = (slice(j * HIDDEN, (j + 1) * HIDDEN) for j in range(4))
+        sig = slice(0, 3 * HIDDEN)
+        for t in range(steps):
+            np.matmul(h, w_hh_t, out=gates)
+            gates += gates_in[t]
+            np.tanh(gates, out=gates)          # halved sigmoid gates: tanh(x / 2); cell candidate: tanh(x)
+            gates[:, sig] += 1.0
+            gates[:, sig] *= 0.5               # now sigmoid(x) for input, forget, output
+            c *= gates[:, f]
+            np.multiply(gates[:, i], gates[:, g], out=tmp)
+            c += tmp
+            np.tanh(c, out=h)
+            h *= gates[:, o]
+            if seq is not None:
+                seq[t] = h
+        return seq if keep_sequence else h
+
+    # --- spans -------------------------------------------------------------------------------
+
+    def embed_windows(self, y: np.ndarray, spans: np.ndarray | list[tuple[int, int]], *,
+                      partials: int = 1) -> np.ndarray:
+        """One embedding per span of a signal (e.g. per analysis window).
+
+        Each span is raised to -30 dBFS if quieter (Resemblyzer's volume
+        normalisation), then cut into ``partials`` partials of 160 frames
+        (1.6 s): one centred in the span, or several evenly spread over it
+        whose embeddings are averaged and renormalised (as
+        ``embed_utterance``). Spans shorter than 1.6 s are zero-padded at
+        the end, as Resemblyzer pads short utterances.
+
+        Parameters
+        ----------
+        y : np.ndarray, shape (n,)
+            Mono float samples at 16 kHz.
+        spans : array-like of int, shape (m, 2)
+            ``[start, end)`` sample ranges within ``y``.
+        partials : int, keyword-only
+            Partials per span (>= 1).
+
+        Returns
+        -------
+        np.ndarray, shape (m, 256), float32
+            L2-normalised embeddings, in the order of ``spans``.
+
+        Raises
+        ------
+        ParameterError
+            Spans outside ``y``, empty spans, or ``partials < 1``.
+        """
+        mels = self.span_mels(y, spans, partials=partials)
+        emb = self.embed_mels(mels.reshape(-1, PARTIAL_FRAMES, N_MELS))
+        return pool_partials(emb, partials=partials)
+
+    def span_mels(self, y: np.ndarray, spans: np.ndarray | list[tuple[int, int]], *,
+                  partials: int = 1) -> np.ndarray:
+        """The mel partials :meth:`embed_windows` feeds the network, shape (m, partials, 160, 40).
+
+        Lets a caller gather the partials of many short files into one
+        batch for :meth:`embed_mels` (then :func:`pool_partials`).
+        Parameters and errors as :meth:`embed_windows`.
+        """
+        spans = np.asarray(spans, np.int64).reshape(-1, 2)
+        if partials < 1:
+            raise ParameterError(f"partials must be at least 1, got {partials}")
+        if len(spans) and (spans[:, 0].min() < 0 or spans[:, 1].max() > len(y)
+                           or (spans[:, 1] <= spans[:, 0]).any()):
+            raise ParameterError("spans must be non-empty [start, end) ranges inside the signal")
+        if not len(spans):
+            return np.zeros((0, partials, PARTIAL_FRAMES, N_MELS), np.float32)
+        return np.stack([self._span_partials(y[a:b], partials) for a, b in spans])
+
+    def _span_partials(self, seg: np.ndarray, partials: int) -> np.ndarray:
+        """Mel partials of one span, shape (partials, 160, 40)."""
+        seg = normalize_volume(seg)
+        need = (PARTIAL_FRAMES - 1) * HOP + 1  # samples giving 160 centred frames
+        if len(seg) < need:
+            seg = np.pad(seg, (0, need - len(seg)))
+        mel = self.mel_frames(seg)
+        extra = len(mel) - PARTIAL_FRAMES
+        if partials == 1:
+            starts = [extra // 2]
+        else:
+            starts = np.linspace(0, extra, partials).round().astype(int)
+        return np.stack([mel[s:s + PARTIAL_FRAMES] for s in starts])
+
+
+def pool_partials(emb: np.ndarray, *, partials: int) -> np.ndarray:
+    """Average each span's ``partials`` consecutive partial embeddings and renormalise: (m, 256)."""
+    emb = emb.reshape(-1, partials, EMBED_DIM)
+    if partials == 1:
+        return emb[:, 0]
+    mean = emb.mean(axis=1)
+    return (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
+
+
+def normalize_volume(y: np.ndarray, *, target_dbfs: float = TARGET_DBFS) -> np.ndarray:
+    """Raise a signal to ``target_dbfs`` RMS (dBFS) if it is quieter; never lower it.
+
+    Resemblyzer's ``normalize_volume(..., increase_only=True)``: the encoder
+    was trained on speech at that level or louder. Digital silence is
+    returned unchanged.
+    """
+    y = np.asarray(y, np.float32)
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if len(y) else 0.0
+    if rms <= 0.0:
+        return y
+    change_db = target_dbfs - 20 * np.log10(rms)
+    if change_db <= 0:
+        return y
+    return (y * np.float32(10 ** (change_db / 20))).astype(np.float32)
+
+
+def load_encoder(path: Path | str | None = None) -> SpeakerEncoder:
+    """Load the exported encoder, refusing weights whose sha256 differs from their card.
+
+    Parameters
+    ----------
+    path : Path or str or None
+        The ``.npz`` weights; default: ``speaker_encoder.npz`` in the models
+        folder (``$DRAMAPIC_MODELS`` or the shipped one). Its card
+        ``speaker_encoder.json`` must lie beside it.
+
+    Raises
+    ------
+    ModelError
+        Missing, altered or malformed weights.
+    """
+    if path is None:
+        from .models import default_models_dir
+
+        path = default_models_dir() / f"{ENCODER_NAME}.npz"
+    path = Path(path)
+    card_path = path.with_suffix(".json")
+    if not path.is_file() or not card_path.is_file():
+        raise ModelError(f"speaker encoder not found: {path} and {card_path.name} "
+                         "(run: dramapic-subs-train export-encoder)")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{card_path}: unreadable card ({exc})") from None
+    if file_sha256(path) != card.get("sha256"):
+        raise ModelError(f"{path}: sha256 does not match {card_path.name}; refusing altered weights")
+    # allow_pickle=False: the file holds plain arrays only, so nothing in it can run code.
+    with np.load(path, allow_pickle=False) as npz:
+        weights = {k: npz[k] for k in npz.files}
+    return SpeakerEncoder(weights)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine distance (1 - cos) between two arrays of embeddings, shape (m,)."""
+    num = np.sum(a * b, axis=1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return 1.0 - num / np.maximum(den, 1e-12)
