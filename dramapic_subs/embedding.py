@@ -334,3 +334,112 @@ def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     num = np.sum(a * b, axis=1)
     den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return 1.0 - num / np.maximum(den, 1e-12)
+
+
+@dataclass
+class EmbeddingWindows:
+    """Speaker embeddings of consecutive windows.
+
+    Attributes
+    ----------
+    index : np.ndarray of int, shape (m,)
+        Window (cue) indices.
+    X : np.ndarray, shape (m, 256)
+    """
+
+    index: np.ndarray
+    X: np.ndarray
+
+    @staticmethod
+    def concat(parts: list["EmbeddingWindows"]) -> "EmbeddingWindows":
+        if not parts:
+            return EmbeddingWindows(np.zeros(0, int), np.zeros((0, EMBED_DIM), np.float32))
+        return EmbeddingWindows(np.concatenate([p.index for p in parts]), np.vstack([p.X for p in parts]))
+
+
+class EmbeddingStream:
+    """Speaker embeddings over a stream of sample blocks, one per window of ``grid``.
+
+    The encoder costs ~10 ms of CPU per window, several times the rest of the
+    analysis, so only every ``stride``-th window (global index divisible by
+    it) is embedded and each window takes the embedding of the nearest
+    embedded one: a voice holds for seconds, and the gender is decided per
+    turn. ``stride=1`` embeds every window (training).
+    """
+
+    def __init__(self, encoder: SpeakerEncoder, grid, *, stride: int = 1) -> None:
+        if grid.sr != SR:
+            raise ParameterError(f"the speaker encoder runs at {SR} Hz, not {grid.sr} Hz")
+        self.encoder, self.grid, self.stride = encoder, grid, max(1, int(stride))
+        self._buf = np.zeros(0, np.float32)
+        self._buf0 = 0                 # sample index of _buf[0]
+        self._embedded: dict[int, np.ndarray] = {}
+        self._next_embed = 0           # next window index to embed (a multiple of stride)
+        self._next_window = 0          # next window to emit
+        self.n_samples = 0
+
+    def push(self, block: np.ndarray) -> EmbeddingWindows:
+        """Add samples; return the windows whose embedding is now known."""
+        self.n_samples += len(block)
+        self._buf = np.concatenate([self._buf, np.asarray(block, np.float32)])
+        self._embed(final=False)
+        return self._emit(final=False)
+
+    def finish(self) -> EmbeddingWindows:
+        """End of stream: embed and emit the rest."""
+        self._embed(final=True)
+        return self._emit(final=True)
+
+    def _embed(self, final: bool) -> None:
+        n_windows = self.grid.n_cues(self.n_samples)
+        todo = []
+        i = self._next_embed
+        while i < n_windows:
+            start, end = self.grid.span(i, self.n_samples if final else None)
+            if not final and end > self.n_samples:
+                break
+            todo.append((i, start, min(end, self.n_samples)))
+            i += self.stride
+        self._next_embed = i
+        last = n_windows - 1
+        if final and last > 0 and last % self.stride:  # the last window has no later embedded neighbour
+            todo.append((last, *self.grid.span(last, self.n_samples)))
+        if todo:
+            spans = np.array([(a - self._buf0, b - self._buf0) for _, a, b in todo])
+            emb = self.encoder.embed_windows(self._buf, spans)
+            self._embedded.update({k: e for (k, _, _), e in zip(todo, emb)})
+        # Keep the samples a later window may still need: from the next one to embed, or the last one so far.
+        keep_from = self.grid.span(min(self._next_embed, max(last, 0)))[0]
+        if keep_from > self._buf0:
+            self._buf = self._buf[keep_from - self._buf0:]
+            self._buf0 = keep_from
+
+    def _emit(self, final: bool) -> EmbeddingWindows:
+        n_windows = self.grid.n_cues(self.n_samples) if final else None
+        rows, index = [], []
+        i = self._next_window
+        while n_windows is None or i < n_windows:
+            near = self._nearest(i, n_windows)
+            if near is None:
+                break
+            rows.append(self._embedded[near])
+            index.append(i)
+            i += 1
+        self._next_window = i
+        for k in [k for k in self._embedded if k < i - self.stride]:  # no later window needs them
+            del self._embedded[k]
+        X = np.array(rows, np.float32).reshape(-1, EMBED_DIM)
+        return EmbeddingWindows(np.array(index, int), X)
+
+    def _nearest(self, i: int, n_windows: int | None) -> int | None:
+        """The embedded window closest to ``i`` (the earlier on a tie), or None while it is not known yet."""
+        below = i - i % self.stride
+        above = below + self.stride
+        if i == below:
+            return below if below in self._embedded else None
+        if n_windows is not None and above >= n_windows:  # past the end: the last window was embedded
+            last = n_windows - 1
+            return min((k for k in (below, last) if k in self._embedded), key=lambda k: (abs(k - i), k), default=None)
+        if above not in self._embedded:
+            return None
+        return below if i - below <= above - i else above

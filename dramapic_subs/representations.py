@@ -11,6 +11,8 @@ the pipeline.
   at the bundle's n_fft.
 * ``silero_vad``: Silero VAD's speech probability pooled per window
   (:mod:`dramapic_subs.vad`), weights in a file beside the bundle.
+* ``speaker_embedding``: Resemblyzer's speaker embedding of every
+  ``stride``-th window (:mod:`dramapic_subs.embedding`), weights beside the bundle.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Hashable, Protocol
 
 import numpy as np
 
+from .embedding import EMBED_DIM, EmbeddingStream, SpeakerEncoder, load_encoder
 from .errors import ModelError
 from .features import FeatureSpec, StreamFeaturizer, feature_names
 from .vad import VAD_FEATURES, SileroWeights, VadStream
@@ -87,6 +90,35 @@ class SileroVad:
         return {"kind": "silero_vad", "file": self.file, "sha256": self.sha256}
 
 
+@dataclass(frozen=True)
+class SpeakerEmbedding:
+    """Resemblyzer's speaker embedding of every ``stride``-th window (the others take the nearest one's)."""
+
+    encoder: SpeakerEncoder = field(compare=False, hash=False)
+    file: str
+    sha256: str
+    stride: int = 1
+
+    @property
+    def key(self) -> Hashable:
+        return ("speaker_embedding", self.sha256, self.stride)
+
+    @property
+    def names(self) -> list[str]:
+        return [f"spk{i}" for i in range(EMBED_DIM)]
+
+    def stream(self, grid: WindowGrid) -> EmbeddingStream:
+        return EmbeddingStream(self.encoder, grid, stride=self.stride)
+
+    def card(self) -> dict:
+        return {"kind": "speaker_embedding", "file": self.file, "sha256": self.sha256, "stride": self.stride}
+
+
+def encoder_from_file(path: Path, *, stride: int = 1) -> SpeakerEmbedding:
+    """Load the speaker encoder from ``path`` (its own card beside it is checked too)."""
+    return SpeakerEmbedding(load_encoder(path), path.name, sha256_of(path), stride)
+
+
 def silero_from_file(path: Path) -> SileroVad:
     """Load Silero's weights from ``path``; the card records their hash."""
     return SileroVad(SileroWeights.load(path), path.name, sha256_of(path))
@@ -104,13 +136,21 @@ def from_card(entry: dict, *, directory: Path) -> Representation:
     if kind == "spectral":
         return Spectral(FeatureSpec(n_fft=int(entry["n_fft"]), sr=int(entry.get("sr", 16000))))
     if kind == "silero_vad":
-        path = directory / entry["file"]
-        if not path.is_file():
-            raise ModelError(f"{path}: VAD weights not found")
-        if sha256_of(path) != entry.get("sha256"):
-            raise ModelError(f"{path}: sha256 does not match the model card; refusing altered weights")
+        path = _checked(directory / entry["file"], entry.get("sha256"))
         return SileroVad(SileroWeights.load(path), entry["file"], entry["sha256"])
+    if kind == "speaker_embedding":
+        path = _checked(directory / entry["file"], entry.get("sha256"))
+        return SpeakerEmbedding(load_encoder(path), entry["file"], entry["sha256"], int(entry.get("stride", 1)))
     raise ModelError(f"model input of unknown kind {kind!r}: this version of dramapic-subs cannot use it")
+
+
+def _checked(path: Path, sha256: str | None) -> Path:
+    """``path``, if it exists and its bytes hash to ``sha256``."""
+    if not path.is_file():
+        raise ModelError(f"{path}: model input file not found")
+    if sha256_of(path) != sha256:
+        raise ModelError(f"{path}: sha256 does not match the model card; refusing altered weights")
+    return path
 
 
 def sha256_of(path: Path) -> str:

@@ -26,9 +26,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..models import smooth_probabilities
-from ..representations import Spectral
+from ..representations import SpeakerEmbedding, Spectral
 from .report import gender_scores, sound_scores
-from .tables import VAD, Table
+from .tables import SPEAKER, VAD, Table
 
 
 def _hgb(seed: int) -> HistGradientBoostingClassifier:
@@ -178,7 +178,9 @@ def gender_task(table: Table, inputs: tuple = ()) -> Task:
 
 def table_key(rep) -> int | str:
     """Which of :func:`~dramapic_subs.train.tables.build_tables`' tables holds a representation's columns."""
-    return rep.spec.n_fft if isinstance(rep, Spectral) else VAD
+    if isinstance(rep, Spectral):
+        return rep.spec.n_fft
+    return SPEAKER if isinstance(rep, SpeakerEmbedding) else VAD
 
 
 def joined(tables: dict, inputs: tuple) -> Table:

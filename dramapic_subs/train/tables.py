@@ -19,6 +19,7 @@ import numpy as np
 
 from ..features import SILENCE_FLOOR_DB, FeatureSpec, featurize, feature_names
 from ..media import codec_roundtrip, find_ffmpeg, read_audio
+from ..embedding import EMBED_DIM, EmbeddingStream, EmbeddingWindows, SpeakerEncoder
 from ..vad import VAD_FEATURES, SileroWeights, vad_windows
 from ..windows import make_grid
 from . import augment
@@ -27,6 +28,8 @@ SR = 16000
 FEATURE_VERSION = "5"        # bump when features.py changes what it computes
 VAD_VERSION = "1"            # bump when vad.py's pooled features change
 VAD = "vad"                  # the tables' key for Silero VAD columns (the spectral ones are keyed by n_fft)
+SPEAKER = "spk"              # ... and for speaker embeddings, computed for speech clips only (zeros elsewhere)
+SPEAKER_VERSION = "1"
 RELATIVE_FLOOR_DB = 30.0     # also drop windows this far below the file's loudest
 META_COLS = ("path", "source", "category", "speaker", "gender", "language", "aug", "bed", "job")
 
@@ -97,7 +100,7 @@ def _file_hash(path: Path) -> str:
 
 
 def _cache_key(job: Job, data_dir: Path, rep: str) -> str:
-    version = VAD_VERSION if rep == VAD else FEATURE_VERSION
+    version = {VAD: VAD_VERSION, SPEAKER: SPEAKER_VERSION}.get(rep, FEATURE_VERSION)
     parts = [version, rep, _file_hash(data_dir / job.row["path"]), f"gain={job.gain_db:.3f}"]
     if job.mix:
         parts += [_file_hash(data_dir / job.mix.bed), job.mix.key()]
@@ -121,17 +124,23 @@ def _load_signal(job: Job, data_dir: Path, ffmpeg: str) -> np.ndarray:
 
 
 def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_dir: Path | None,
-                  ffmpeg: str, vad: SileroWeights | None = None) -> list[np.ndarray]:
-    """Feature rows of one job's non-silent windows: one array per spec, then the VAD's if ``vad``.
+                  ffmpeg: str, vad: SileroWeights | None = None,
+                  encoder: SpeakerEncoder | None = None) -> list[np.ndarray]:
+    """Feature rows of one job's non-silent windows: one array per spec, the VAD's if ``vad``, then
+    the speaker embeddings if ``encoder`` (zeros for clips that are not speech: only the gender model
+    uses them, on speech).
 
     Each (file, representation) pair is cached on its own, so adding an
     n_fft or the VAD later computes only that one; the file is decoded once
     for all missing ones.
     """
-    reps = [str(s.n_fft) for s in specs] + ([VAD] if vad is not None else [])
+    reps = [str(s.n_fft) for s in specs] + ([VAD] if vad is not None else []) + ([SPEAKER] if encoder is not None else [])
     paths = {r: cache_dir / f"{_cache_key(job, data_dir, r)}.npy" for r in reps} if cache_dir else {}
     out = {r: np.load(p) for r, p in paths.items() if p.is_file()}
     missing = [r for r in reps if r not in out]
+    if missing == [SPEAKER] and job.row["category"] != "speech" and out:  # zeros: no need to decode
+        out[SPEAKER] = np.zeros((len(next(iter(out.values()))), EMBED_DIM), np.float32)
+        missing = []
     if missing:
         y = _load_signal(job, data_dir, ffmpeg)
         grid = make_grid(sr=SR)
@@ -139,6 +148,11 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
         for rep in missing:
             if rep == VAD:
                 out[rep] = vad_windows(y, weights=vad, grid=grid).X[keep]
+            elif rep == SPEAKER and job.row["category"] != "speech":
+                out[rep] = np.zeros((int(keep.sum()), EMBED_DIM), np.float32)
+            elif rep == SPEAKER:
+                stream = EmbeddingStream(encoder, grid)
+                out[rep] = EmbeddingWindows.concat([stream.push(y), stream.finish()]).X[keep]
             else:
                 out[rep] = featurize(y, spec=FeatureSpec(int(rep)), grid=grid).X[keep]
             if rep in paths:
@@ -161,7 +175,8 @@ def audible_windows(y: np.ndarray, grid) -> np.ndarray:
 
 
 def build_tables(jobs: list[Job], *, data_dir: Path, specs: list[FeatureSpec], cache_dir: Path | None,
-                 n_jobs: int = -1, progress=None, vad: SileroWeights | None = None) -> dict[int | str, Table]:
+                 n_jobs: int = -1, progress=None, vad: SileroWeights | None = None,
+                 encoder: SpeakerEncoder | None = None) -> dict[int | str, Table]:
     """Featurize all jobs in parallel; return one :class:`Table` per n_fft, and under ``"vad"`` the VAD's.
 
     Rows line up across the tables: the same windows of the same jobs.
@@ -176,20 +191,21 @@ def build_tables(jobs: list[Job], *, data_dir: Path, specs: list[FeatureSpec], c
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
     ffmpeg = find_ffmpeg()
-    work = (delayed(featurize_job)(j, data_dir=data_dir, specs=specs, cache_dir=cache_dir, ffmpeg=ffmpeg, vad=vad)
+    work = (delayed(featurize_job)(j, data_dir=data_dir, specs=specs, cache_dir=cache_dir, ffmpeg=ffmpeg, vad=vad,
+                                    encoder=encoder)
             for j in jobs)
     results = []
     for done, res in enumerate(Parallel(n_jobs=n_jobs, return_as="generator", batch_size=8)(work), 1):
         results.append(res)
         if progress:
             progress(done)
-    keys: list[int | str] = [s.n_fft for s in specs] + ([VAD] if vad is not None else [])
+    keys: list[int | str] = [s.n_fft for s in specs] + ([VAD] if vad is not None else []) + ([SPEAKER] if encoder is not None else [])
     counts = [len(r[0]) for r in results]
     meta = {c: np.repeat([_meta_value(j, c) for j in jobs], counts) for c in META_COLS if c != "job"}
     meta["job"] = np.repeat(np.arange(len(jobs)), counts).astype(str)  # windows of one clip, in order
     tables = {}
     for k, key in enumerate(keys):
-        width = len(VAD_FEATURES) if key == VAD else len(feature_names())
+        width = {VAD: len(VAD_FEATURES), SPEAKER: EMBED_DIM}.get(key, len(feature_names()))
         X = [r[k] for r in results]
         tables[key] = Table(np.vstack(X) if X else np.zeros((0, width), np.float32), meta)
     return tables
