@@ -100,7 +100,7 @@ def fit_cmd(
     cache: Path = typer.Option(DEFAULT_CACHE, help="Feature and prediction cache (keyed by content and settings)."),
     mixes: int = typer.Option(3000, help="Speech-over-bed augmentation mixes."),
     jobs: int = typer.Option(-1, help="Parallel workers (joblib; -1: all cores)."),
-    sound_candidates: str = typer.Option("hgb,vote", help="Sound-type estimators compared out of corpus."),
+    sound_candidates: str = typer.Option("hgb", help="Sound-type estimators compared out of corpus."),
     gender_candidates: str = typer.Option("hgb,logreg,vote", help="Gender estimators compared out of corpus."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
@@ -124,10 +124,10 @@ def fit_cmd(
         meta = {**summary, "selection": _jsonable(info), "train_windows": len(task.y)}
         if task.name == GENDER:
             meta.update(_turns(task))
-        else:  # without Silero's columns: the chosen estimator (what they bring) and the old vote (before)
+        else:  # the chosen estimator without Silero's columns: what they bring
             spectral = fitting.sound_task(fitting.joined(tables, reps[:1]), reps[:1])
             meta["ablation"] = {f"{name} without silero_vad": _jsonable(loco.loco_summary(
-                spectral, name, cache_dir=cache / "loco", log=typer.echo)) for name in dict.fromkeys([info["chosen"], "vote"])}
+                spectral, name, cache_dir=cache / "loco", log=typer.echo)) for name in [info["chosen"]]}
         bundle = ModelBundle(task.name, model, labels, task.inputs[0].spec, smooth=info["smooth"],
                              inputs=task.inputs, temperature=info["temperature"], meta=meta)
         path = save_bundle(bundle, out)
