@@ -1,14 +1,15 @@
 """How the voice threshold (``dramapic_subs.voice.VOICE_MIN``) was chosen.
 
-For every audible dev window, the shipped sound-type model's P(speech) +
-P(song), smoothed within each clip as the product smooths it. For each
-candidate threshold, print how many speech (and song) windows keep their
-gender column and how many music / noise / nature windows lose it.
+For every original window of the training pool, the shipped sound-type
+configuration's out-of-corpus P(speech) + P(song): each corpus predicted by a
+model fitted without it (``dramapic_subs.train.loco``, the fold predictions
+``dramapic-subs-train fit`` cached), calibrated with the bundle's temperature
+and smoothed within each clip as the product smooths. For each candidate
+threshold, print how many speech (and song) windows keep their gender column
+and how many music / noise / nature windows lose it. Dev is not used: it is
+for evaluation only.
 
-    python tools/voice_threshold.py [--data ../shared/data] [--jobs 1]
-
-Features come from the training tools' cache (``~/.cache/dramapic-subs``), so
-a second run takes seconds.
+    python tools/voice_threshold.py [--data ../shared/data]
 """
 from __future__ import annotations
 
@@ -17,48 +18,51 @@ from pathlib import Path
 
 import numpy as np
 
-from dramapic_subs.features import FeatureSpec
-from dramapic_subs.models import SOUND_TYPE, load_bundle, smooth_probabilities
-from dramapic_subs.train.cli import DEFAULT_CACHE
-from dramapic_subs.train.tables import build_tables, plan_jobs, read_manifest
+from dramapic_subs.models import SOUND_TYPE, calibrate, load_bundle, smooth_probabilities
+from dramapic_subs.train import fit as fitting
+from dramapic_subs.train import loco
+from dramapic_subs.train.cli import DEFAULT_CACHE, _tables
 from dramapic_subs.voice import VOICE_LABELS
 
 CANDIDATES = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+CATEGORIES = ("speech", "song", "music", "noise", "nature")
 
 
-def voice_by_window(data: Path, *, jobs: int) -> tuple[np.ndarray, np.ndarray]:
-    """P(voice) and the true category of every audible dev window."""
+def voice_by_window(data: Path, *, mixes: int = 3000) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-corpus P(voice) and the true category of every original training window."""
     model = load_bundle(SOUND_TYPE)
-    table = build_tables(plan_jobs(read_manifest(data, "dev"), augment_mixes=0), data_dir=data,
-                         specs=[FeatureSpec(model.spec.n_fft)], cache_dir=DEFAULT_CACHE,
-                         n_jobs=jobs)[model.spec.n_fft]
-    proba = model.predict_proba(table.X)
-    clip = table.meta["job"]
+    vad = next(r for r in model.inputs if r.card()["kind"] == "silero_vad")
+    tables, _, _ = _tables(data, "train", mixes=mixes, jobs=2, cache=DEFAULT_CACHE, quiet=True, vad=vad)
+    task = loco.corpus_groups(fitting.sound_task(fitting.joined(tables, model.inputs), model.inputs))
+    name = model.meta["selection"]["chosen"]
+    raw = loco.loco_proba(task, fitting.candidates()[name], name=name, cache_dir=DEFAULT_CACHE / "loco")
+    ok = loco.scored(task, raw)
+    labels = list(np.unique(task.y))
+    proba = calibrate(raw[ok], temperature=model.temperature)
+    clip = task.table.meta["job"][ok]
     for j in np.unique(clip):  # smooth within a clip, never across two
         rows = clip == j
         proba[rows] = smooth_probabilities(proba[rows], width=model.smooth, valid=np.ones(rows.sum(), bool))
-    cols = [model.labels.index(lab) for lab in VOICE_LABELS]
-    return proba[:, cols].sum(axis=1), table.meta["category"]
+    cols = [labels.index(lab) for lab in VOICE_LABELS]
+    return proba[:, cols].sum(axis=1), task.y[ok]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args()
-    p_voice, category = voice_by_window(args.data, jobs=args.jobs)
-    counts = {c: int((category == c).sum()) for c in ("speech", "song", "music", "noise", "nature")}
-    print("windows:", counts)
-    print("threshold | speech keeps gender | song keeps | music loses | noise loses | nature loses | "
-          "balanced error")
+    p_voice, category = voice_by_window(args.data)
+    print("windows:", {c: int((category == c).sum()) for c in CATEGORIES})
+    print("| P(voice) >= | speech keeps | song keeps | music loses | noise loses | nature loses | balanced error |")
+    print("|---|---|---|---|---|---|---|")
     voice = np.isin(category, VOICE_LABELS)
     for t in CANDIDATES:
         keep = p_voice >= t
-        cells = [f"{100 * keep[category == c].mean():5.1f}%" for c in ("speech", "song")]
-        cells += [f"{100 * (~keep[category == c]).mean():5.1f}%" for c in ("music", "noise", "nature")]
+        cells = [f"{100 * keep[category == c].mean():.1f}%" for c in ("speech", "song")]
+        cells += [f"{100 * (~keep[category == c]).mean():.1f}%" for c in ("music", "noise", "nature")]
         # Mean of the two mistakes: a voice window losing its gender, any other window keeping one.
-        cells.append(f"{50 * ((~keep[voice]).mean() + keep[~voice].mean()):4.2f}%")
-        print(f"{t:9.2f} | " + " | ".join(cells))
+        cells.append(f"{50 * ((~keep[voice]).mean() + keep[~voice].mean()):.2f}%")
+        print(f"| {t:.2f} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ import typer
 from ..errors import ModelError
 from ..features import FeatureSpec
 from ..models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, save_bundle
-from ..representations import SileroVad, Spectral, silero_from_file
+from ..embedding import ENCODER_NAME
+from ..representations import SileroVad, SpeakerEmbedding, Spectral, encoder_from_file, silero_from_file
 from ..progress import Progress
 from . import fit as fitting
 from .report import GENDER_LABELS, SOUND_LABELS
@@ -32,14 +33,15 @@ DEFAULT_MODELS = Path("models")
 DEFAULT_REPORT = Path("reports") / "accuracy.md"
 DEFAULT_CACHE = Path.home() / ".cache" / "dramapic-subs" / "tables"
 SOUND_NFFT, GENDER_NFFT = 1024, 512
+EMBED_STRIDE = 4  # the product embeds every 4th window (about 10 ms of CPU each); training embeds all
 VERSION = "0.1.0"
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
 def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None, quiet: bool,
-            n_ffts: tuple[int, ...] = (GENDER_NFFT, SOUND_NFFT), vad: SileroVad | None = None
-            ) -> tuple[dict, float, list[dict]]:
+            n_ffts: tuple[int, ...] = (GENDER_NFFT, SOUND_NFFT), vad: SileroVad | None = None,
+            speaker: SpeakerEmbedding | None = None) -> tuple[dict, float, list[dict]]:
     rows = read_manifest(data, split)
     plan = plan_jobs(rows, augment_mixes=mixes)
     specs = [FeatureSpec(n) for n in n_ffts]
@@ -48,7 +50,7 @@ def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None
         task = progress.task(f"features ({split})", total=len(plan))
         tables = build_tables(plan, data_dir=data, specs=specs, cache_dir=cache, n_jobs=jobs,
                               progress=lambda done: progress.update(task, done),
-                              vad=vad.weights if vad else None)
+                              vad=vad.weights if vad else None, encoder=speaker.encoder if speaker else None)
     return tables, time.perf_counter() - t0, rows
 
 
@@ -76,9 +78,25 @@ def _turns(task) -> dict:
     return {"turns": model.card(names), "turn_detection": _jsonable(info)}
 
 
-def _inputs(vad: SileroVad) -> dict[str, tuple]:
-    """Each model's inputs: the design card's n_fft, and Silero VAD beside the sound type's."""
-    return {SOUND_TYPE: (Spectral(FeatureSpec(SOUND_NFFT)), vad), GENDER: (Spectral(FeatureSpec(GENDER_NFFT)),)}
+def _encoder(out: Path, *, log=typer.echo) -> SpeakerEmbedding:
+    """Resemblyzer's encoder exported from its wheel into ``out`` (or the copy already there)."""
+    from .embedding_export import export_encoder
+
+    path = out / f"{ENCODER_NAME}.npz"
+    try:
+        export_encoder(out)
+    except (ModelError, ImportError) as exc:
+        if not path.is_file():
+            raise
+        log(f"{exc}; using {path} as it is")
+    return encoder_from_file(path, stride=EMBED_STRIDE)
+
+
+def _inputs(vad: SileroVad, speaker: SpeakerEmbedding) -> dict[str, tuple]:
+    """Each model's inputs: the design card's n_fft, Silero VAD beside the sound type's, the speaker
+    embedding beside the gender's."""
+    return {SOUND_TYPE: (Spectral(FeatureSpec(SOUND_NFFT)), vad),
+            GENDER: (Spectral(FeatureSpec(GENDER_NFFT)), speaker)}
 
 
 def _data_summary(rows: list[dict]) -> dict:
@@ -101,22 +119,29 @@ def fit_cmd(
     mixes: int = typer.Option(3000, help="Speech-over-bed augmentation mixes."),
     jobs: int = typer.Option(-1, help="Parallel workers (joblib; -1: all cores)."),
     sound_candidates: str = typer.Option("hgb", help="Sound-type estimators compared out of corpus."),
-    gender_candidates: str = typer.Option("hgb,logreg,vote", help="Gender estimators compared out of corpus."),
+    gender_candidates: str = typer.Option("logreg_strong,logreg,hgb", help="Gender estimators compared out of corpus."),
+    only: str = typer.Option("sound_type,gender", help="Which bundles to rebuild."),
+    ablation: bool = typer.Option(True, help="Also score the sound model without Silero's columns, out of corpus."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Build the training tables, choose each model leaving one corpus out at a time, write models/."""
     from . import loco
 
+    wanted = {m.strip() for m in only.split(",")}
     vad = _vad(out)
-    tables, seconds, rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet, vad=vad)
+    speaker = _encoder(out) if GENDER in wanted else None
+    tables, seconds, rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet,
+                                    vad=vad if SOUND_TYPE in wanted else None, speaker=speaker)
     n_rows = len(next(iter(tables.values())))
     typer.echo(f"tables: {n_rows} window rows in {seconds:.0f} s ({n_rows / max(seconds, 1e-9):.0f} rows/s)")
     summary = {"training_data": _data_summary(rows), "augmentation_mixes": mixes,
                "versions": fitting.versions(), "version": VERSION}
-    inputs = _inputs(vad)
-    tasks = ((fitting.sound_task, inputs[SOUND_TYPE], sound_candidates),
-             (fitting.gender_task, inputs[GENDER], gender_candidates))
-    for make, reps, names in tasks:
+    inputs = _inputs(vad, speaker)
+    tasks = ((SOUND_TYPE, fitting.sound_task, sound_candidates), (GENDER, fitting.gender_task, gender_candidates))
+    for name, make, names in tasks:
+        if name not in wanted:
+            continue
+        reps = inputs[name]
         task = make(fitting.joined(tables, reps), reps)
         model, info = loco.select_and_fit(task, names=[c.strip() for c in names.split(",") if c.strip()],
                                           cache_dir=cache / "loco", log=typer.echo)
@@ -124,14 +149,15 @@ def fit_cmd(
         meta = {**summary, "selection": _jsonable(info), "train_windows": len(task.y)}
         if task.name == GENDER:
             meta.update(_turns(task))
-        else:  # the chosen estimator without Silero's columns: what they bring
-            spectral = fitting.sound_task(fitting.joined(tables, reps[:1]), reps[:1])
-            meta["ablation"] = {f"{name} without silero_vad": _jsonable(loco.loco_summary(
-                spectral, name, cache_dir=cache / "loco", log=typer.echo)) for name in [info["chosen"]]}
         bundle = ModelBundle(task.name, model, labels, task.inputs[0].spec, smooth=info["smooth"],
                              inputs=task.inputs, temperature=info["temperature"], meta=meta)
         path = save_bundle(bundle, out)
         typer.echo(f"wrote {path} ({info['chosen']})")
+        if task.name == SOUND_TYPE and ablation:  # the chosen estimator without Silero's columns: what they bring
+            spectral = fitting.sound_task(fitting.joined(tables, reps[:1]), reps[:1])
+            meta["ablation"] = {f"{info['chosen']} without silero_vad": _jsonable(loco.loco_summary(
+                spectral, info["chosen"], cache_dir=cache / "loco", log=typer.echo))}
+            save_bundle(bundle, out)
 
 
 @app.command("evaluate")

@@ -127,8 +127,7 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
                   ffmpeg: str, vad: SileroWeights | None = None,
                   encoder: SpeakerEncoder | None = None) -> list[np.ndarray]:
     """Feature rows of one job's non-silent windows: one array per spec, the VAD's if ``vad``, then
-    the speaker embeddings if ``encoder`` (zeros for clips that are not speech: only the gender model
-    uses them, on speech).
+    the speaker embeddings if ``encoder`` (zeros where :func:`_embedded` says no).
 
     Each (file, representation) pair is cached on its own, so adding an
     n_fft or the VAD later computes only that one; the file is decoded once
@@ -138,7 +137,7 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
     paths = {r: cache_dir / f"{_cache_key(job, data_dir, r)}.npy" for r in reps} if cache_dir else {}
     out = {r: np.load(p) for r, p in paths.items() if p.is_file()}
     missing = [r for r in reps if r not in out]
-    if missing == [SPEAKER] and job.row["category"] != "speech" and out:  # zeros: no need to decode
+    if missing == [SPEAKER] and not _embedded(job) and out:  # zeros: no need to decode
         out[SPEAKER] = np.zeros((len(next(iter(out.values()))), EMBED_DIM), np.float32)
         missing = []
     if missing:
@@ -148,7 +147,7 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
         for rep in missing:
             if rep == VAD:
                 out[rep] = vad_windows(y, weights=vad, grid=grid).X[keep]
-            elif rep == SPEAKER and job.row["category"] != "speech":
+            elif rep == SPEAKER and not _embedded(job):
                 out[rep] = np.zeros((int(keep.sum()), EMBED_DIM), np.float32)
             elif rep == SPEAKER:
                 stream = EmbeddingStream(encoder, grid)
@@ -160,6 +159,12 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
                 np.save(tmp, out[rep])
                 os.replace(tmp, paths[rep])
     return [out[r] for r in reps]
+
+
+def _embedded(job: Job) -> bool:
+    """Whether a job gets speaker embeddings: recorded speech only (the gender model trains on it;
+    embedding the mixes too would cost ~10 ms of CPU per window more)."""
+    return job.row["category"] == "speech" and job.mix is None
 
 
 def audible_windows(y: np.ndarray, grid) -> np.ndarray:
