@@ -1,10 +1,12 @@
-"""Model bundles: a fitted scikit-learn estimator plus everything needed to use it.
+"""Model bundles: a fitted classifier as plain arrays, plus everything needed to use it.
 
-A bundle is two files in ``models/``: ``NAME.joblib`` (the estimator) and
-``NAME.json`` (labels, n_fft, hop, feature names, sample rate, smoothing,
-training-data summary, library versions and the sha256 of the joblib file).
-:func:`load_bundle` checks that hash *before* unpickling, because unpickling
-an altered file can run arbitrary code.
+A bundle is two files in ``models/``: ``NAME.npz`` (the classifier's arrays,
+see :mod:`dramapic_subs.estimators`) and ``NAME.json`` (bundle format, labels,
+n_fft, hop, feature names, sample rate, smoothing, training-data summary,
+library versions and the sha256 of the npz). No pickle: the arrays load with
+``allow_pickle=False`` on any numpy the project allows, and need no
+scikit-learn; the sha256 is still checked before reading, so an altered or
+corrupt file is refused rather than half-used.
 """
 from __future__ import annotations
 
@@ -12,12 +14,14 @@ import hashlib
 import importlib.util
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import estimators
 from .errors import ModelError
 from .features import FeatureSpec, feature_names
 
@@ -34,8 +38,9 @@ class ModelBundle:
     ----------
     name : str
         ``sound_type`` or ``gender``.
-    estimator : sklearn estimator
-        Fitted; ``predict_proba`` columns follow ``labels``.
+    estimator : NumpyClassifier or fitted scikit-learn classifier
+        ``predict_proba`` columns follow its ``classes_``; loaded bundles hold
+        a :class:`~dramapic_subs.estimators.NumpyClassifier`.
     labels : list of str
     spec : FeatureSpec
         n_fft and sample rate the features must be computed with.
@@ -60,33 +65,51 @@ class ModelBundle:
         """Class probabilities, shape (n_windows, n_labels), columns as ``labels``."""
         if len(X) == 0:
             return np.zeros((0, len(self.labels)))
-        from threadpoolctl import threadpool_limits
+        proba = self.estimator.predict_proba(X)
+        classes = [str(c) for c in self.estimator.classes_]
+        return proba[:, [classes.index(lab) for lab in self.labels]]
 
-        # A few hundred windows predict in milliseconds on one thread; OpenMP's
-        # thread start-up on a busy machine stalled gradient boosting for seconds.
-        with threadpool_limits(limits=1, user_api="openmp"):
-            proba = self.estimator.predict_proba(X)
-        order = [list(self.estimator.classes_).index(lab) for lab in self.labels]
-        return proba[:, order]
+
+# Card keys that describe the bundle itself; the rest is ``ModelBundle.meta``.
+_CARD_KEYS = {"name", "format", "labels", "n_fft", "hop", "sr", "features", "smooth", "sha256"}
 
 
 def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
-    """Write ``NAME.joblib`` and ``NAME.json`` into ``directory``; return the json path."""
-    import joblib
+    """Export the estimator to ``NAME.npz`` and write the ``NAME.json`` card beside it.
 
+    Parameters
+    ----------
+    bundle : ModelBundle
+        Its estimator: a fitted scikit-learn classifier of a kind
+        :func:`~dramapic_subs.estimators.export` supports.
+    directory : Path
+        Created if missing.
+
+    Returns
+    -------
+    Path
+        The card's path.
+
+    Raises
+    ------
+    ModelError
+        The estimator cannot be exported, or its export does not reproduce its probabilities.
+    """
+    arrays = estimators.export(bundle.estimator)
     directory.mkdir(parents=True, exist_ok=True)
-    blob = directory / f"{bundle.name}.joblib"
-    joblib.dump(bundle.estimator, blob, compress=3)
+    blob = directory / f"{bundle.name}.npz"
+    _write_npz(blob, arrays)
     card = {
         "name": bundle.name,
+        "format": estimators.FORMAT,
         "labels": bundle.labels,
         "n_fft": bundle.spec.n_fft,
         "hop": bundle.spec.hop,
         "sr": bundle.spec.sr,
         "features": feature_names(),
         "smooth": bundle.smooth,
-        "sha256": _sha256(blob),
-        **bundle.meta,
+        "sha256": sha256_file(blob),
+        **{k: v for k, v in bundle.meta.items() if k not in _CARD_KEYS},
     }
     path = directory / f"{bundle.name}.json"
     path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -94,38 +117,92 @@ def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
 
 
 def load_bundle(name: str, *, directory: Path | None = None) -> ModelBundle:
-    """Load a bundle, refusing it if its hash or feature list does not match.
+    """Load a bundle, refusing it if its hash, format, arrays or feature list do not fit this code.
+
+    Parameters
+    ----------
+    name : str
+        ``sound_type`` or ``gender``.
+    directory : Path, optional
+        Default: :func:`default_models_dir`.
 
     Raises
     ------
     ModelError
-        Missing files, a sha256 mismatch (altered or corrupt file), or
-        features this version of the code does not compute.
+        One line naming the file and what it needs: missing files, a sha256
+        mismatch (altered or corrupt file), a pickled bundle of an older
+        release, an unknown bundle format or estimator kind, missing arrays,
+        or features this version of the code does not compute.
     """
-    import joblib
-
     directory = directory or default_models_dir()
-    card_path, blob = directory / f"{name}.json", directory / f"{name}.joblib"
-    if not card_path.is_file() or not blob.is_file():
-        raise ModelError(f"model '{name}' not found in {directory} (run: dramapic-subs-train)")
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{card_path}: unreadable model card ({exc})") from None
-    if _sha256(blob) != card.get("sha256"):
+    card_path, blob = directory / f"{name}.json", directory / f"{name}.npz"
+    card = read_card(card_path)
+    _check_format(card, card_path)
+    if not blob.is_file():
+        raise ModelError(f"{blob} not found (the card {card_path.name} has no arrays beside it)")
+    if sha256_file(blob) != card.get("sha256"):
         raise ModelError(f"{blob}: sha256 does not match {card_path.name}; refusing to load an altered model")
     if card.get("features") != feature_names():
         raise ModelError(f"{blob}: trained on other features than this version computes; retrain it")
-    estimator = joblib.load(blob)
-    fixed = {"name", "labels", "n_fft", "hop", "sr", "features", "smooth", "sha256"}
-    return ModelBundle(
-        name=name,
-        estimator=estimator,
-        labels=list(card["labels"]),
-        spec=FeatureSpec(n_fft=int(card["n_fft"]), sr=int(card["sr"])),
-        smooth=int(card.get("smooth", 1)),
-        meta={k: v for k, v in card.items() if k not in fixed},
-    )
+    try:
+        with np.load(blob, allow_pickle=False) as npz:
+            model = estimators.NumpyClassifier({k: npz[k] for k in npz.files})
+    except ModelError as exc:
+        raise ModelError(f"{blob}: {exc}; re-export it with this version (dramapic-subs-train export)") from None
+    except (OSError, ValueError) as exc:  # not a zip, or an array needing pickle
+        raise ModelError(f"{blob}: unreadable model arrays ({exc})") from None
+    return bundle_from_card(card, model)
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` with a fixed time stamp on every member.
+
+    savez stamps the current time, so two identical fits would differ in
+    bytes (and sha256); the format is the same, ``np.load`` reads it.
+    """
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key in sorted(arrays):
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w") as f:
+                np.lib.format.write_array(f, np.asarray(arrays[key]), allow_pickle=False)
+
+
+def read_card(card_path: Path) -> dict:
+    """A bundle's JSON card, or a one-line ModelError."""
+    if not card_path.is_file():
+        raise ModelError(f"model '{card_path.stem}' not found in {card_path.parent} (run: dramapic-subs-train fit)")
+    try:
+        return json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{card_path}: unreadable model card ({exc})") from None
+
+
+def bundle_from_card(card: dict, estimator: Any) -> ModelBundle:
+    """A :class:`ModelBundle` of ``estimator`` with the card's settings and metadata."""
+    try:
+        return ModelBundle(
+            name=card["name"],
+            estimator=estimator,
+            labels=list(card["labels"]),
+            spec=FeatureSpec(n_fft=int(card["n_fft"]), sr=int(card["sr"])),
+            smooth=int(card.get("smooth", 1)),
+            meta={k: v for k, v in card.items() if k not in _CARD_KEYS},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"model card of '{card.get('name', '?')}' lacks or garbles {exc}") from None
+
+
+def _check_format(card: dict, card_path: Path) -> None:
+    fmt = card.get("format")
+    if fmt is None and (card_path.parent / f"{card_path.stem}.joblib").is_file():
+        sk = card.get("versions", {}).get("scikit-learn", "?")
+        raise ModelError(f"{card_path.parent / card_path.stem}.joblib is a pickled bundle of an older release; "
+                         f"convert it with scikit-learn {sk} installed: dramapic-subs-train export --models "
+                         f"{card_path.parent}")
+    if fmt != estimators.FORMAT:
+        raise ModelError(f"{card_path}: bundle format {fmt} is not one this dramapic-subs reads (format "
+                         f"{estimators.FORMAT}); use the release that wrote it, or re-export it with this one")
 
 
 def default_models_dir() -> Path:
@@ -138,7 +215,7 @@ def default_models_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "models"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -3,6 +3,7 @@
     dramapic-subs-train fit       # ../shared/data/train -> models/
     dramapic-subs-train evaluate  # models/ on ../shared/data/dev -> reports/dev.md
     dramapic-subs-train experiments  # n_fft x classifier x features, Silero VAD -> reports/experiments.md
+    dramapic-subs-train export    # pickled models/*.joblib of older releases -> models/*.npz
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import typer
 
 from ..features import FeatureSpec
 from ..models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, save_bundle
+from . import convert
 from ..progress import Progress
 from . import fit as fitting
 from .report import GENDER_LABELS, SOUND_LABELS, breakdown, confusion_markdown, gender_scores, sound_scores
@@ -83,6 +85,17 @@ def fit_cmd(
                              meta={**summary, "grouped_cv": _jsonable(cv), "train_windows": len(task.y)})
         path = save_bundle(bundle, out)
         typer.echo(f"wrote {path} ({cv['chosen']})")
+
+
+@app.command("export")
+def export_cmd(
+    models: Path = typer.Option(DEFAULT_MODELS, help="Folder with NAME.joblib + NAME.json bundles."),
+    keep: bool = typer.Option(False, help="Keep the .joblib files after converting them."),
+) -> None:
+    """Convert pickled bundles of older releases to the npz format (needs the scikit-learn that pickled them)."""
+    for name in (SOUND_TYPE, GENDER):
+        path = convert.joblib_to_npz(name, directory=models, keep=keep)
+        typer.echo(f"wrote {path} and {path.with_suffix('.npz').name}")
 
 
 @app.command("evaluate")
