@@ -71,10 +71,20 @@ class _Part:
 class _Scaler(_Part):
     def __init__(self, arrays: Mapping[str, np.ndarray], prefix: str) -> None:
         super().__init__(arrays, prefix)
-        self.mean, self.scale = self.get("mean").astype(float), self.get("scale").astype(float)
+        self.mean, self.scale = self.get("mean"), self.get("scale")
+        self.stats_in_x_dtype = bool(self.get("stats_in_x_dtype"))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return (X - self.mean) / self.scale
+        return _standardize(X, self.mean, self.scale, stats_in_x_dtype=self.stats_in_x_dtype)
+
+
+def _standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, *, stats_in_x_dtype: bool) -> np.ndarray:
+    """``(X - mean) / scale`` rounded as scikit-learn rounds it: float32 rows stay float32, and
+    the statistics are cast to float32 first (scikit-learn 1.9) or not (1.3), as the exporter's did."""
+    out = X.copy()
+    out -= mean.astype(X.dtype) if stats_in_x_dtype else mean
+    out /= scale.astype(X.dtype) if stats_in_x_dtype else scale
+    return out
 
 
 class _Trees(_Part):
@@ -106,6 +116,7 @@ class _Trees(_Part):
         self.value = self.get("value").astype(float)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        X = X.astype(np.float64, copy=False)  # scikit-learn's trees compare in float64
         raw = np.concatenate([self._raw(X[i:i + self.CHUNK]) for i in range(0, max(len(X), 1), self.CHUNK)])
         return _binary_or_softmax(self.baseline + raw)
 
@@ -126,7 +137,8 @@ class _Trees(_Part):
 class _Linear(_Part):
     def __init__(self, arrays: Mapping[str, np.ndarray], prefix: str) -> None:
         super().__init__(arrays, prefix)
-        self.coef, self.intercept = self.get("coef").astype(float), self.get("intercept").astype(float)
+        # Stored in the dtype scikit-learn fitted (float32 on float32 rows), so products round alike.
+        self.coef, self.intercept = self.get("coef"), self.get("intercept")
         self.ovr = bool(self.get("ovr"))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -240,14 +252,16 @@ class NumpyClassifier:
         Parameters
         ----------
         X : np.ndarray, shape (n_samples, n_features_in_)
-            Feature rows (NaN allowed where the model's trees handle missing values).
+            Feature rows, float32 or float64 (NaN allowed where trees handle missing values).
 
         Returns
         -------
         np.ndarray, shape (n_samples, n_classes)
             Columns ordered as ``classes_``; rows sum to 1.
         """
-        return self._root.predict_proba(np.asarray(X, dtype=np.float64))
+        X = np.asarray(X)
+        # float32 stays float32 where scikit-learn keeps it (scaler, MLP), for equal results.
+        return self._root.predict_proba(X if X.dtype in (np.float32, np.float64) else X.astype(np.float64))
 
 
 # --- export (training side: imports scikit-learn) ----------------------------------------------
@@ -315,8 +329,16 @@ def _export_pipeline(est: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
 def _export_scaler(est: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
     n = est.n_features_in_
     out[prefix + "kind"] = np.asarray("scaler")
-    out[prefix + "mean"] = np.zeros(n) if est.mean_ is None else np.asarray(est.mean_, float)
-    out[prefix + "scale"] = np.ones(n) if est.scale_ is None else np.asarray(est.scale_, float)
+    out[prefix + "mean"] = np.zeros(n) if est.mean_ is None else np.asarray(est.mean_)
+    out[prefix + "scale"] = np.ones(n) if est.scale_ is None else np.asarray(est.scale_)
+    out[prefix + "stats_in_x_dtype"] = np.asarray(_casts_stats(est, out[prefix + "mean"], out[prefix + "scale"]))
+
+
+def _casts_stats(est: Any, mean: np.ndarray, scale: np.ndarray) -> bool:
+    """Whether this scikit-learn scales float32 rows with float32 statistics (found by trying both)."""
+    X = np.random.default_rng(0).normal(size=(64, len(mean))).astype(np.float32) * scale + mean
+    X = X.astype(np.float32)
+    return bool(np.array_equal(est.transform(X), _standardize(X, mean, scale, stats_in_x_dtype=True)))
 
 
 def _export_hgb(est: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
@@ -359,8 +381,8 @@ def _export_logreg(est: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
     # Before scikit-learn 1.5 multi_class="ovr" (or liblinear) fitted one-vs-rest models.
     ovr = multi and (getattr(est, "multi_class", "auto") == "ovr" or est.solver == "liblinear")
     out[prefix + "kind"], out[prefix + "ovr"] = np.asarray("logreg"), np.asarray(ovr)
-    out[prefix + "coef"] = np.asarray(est.coef_, float)
-    out[prefix + "intercept"] = np.asarray(est.intercept_, float).ravel()
+    out[prefix + "coef"] = np.asarray(est.coef_)
+    out[prefix + "intercept"] = np.asarray(est.intercept_).ravel()
 
 
 def _export_mlp(est: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
