@@ -60,6 +60,14 @@ class _Part:
 
     def __init__(self, arrays: Mapping[str, np.ndarray], prefix: str) -> None:
         self._arrays, self._prefix = arrays, prefix
+        self.read()
+
+    def read(self) -> None:
+        """Take this part's arrays (subclasses)."""
+
+    def parts(self) -> list[Any]:
+        """The nested parts (pipeline steps, vote members), from ``n`` and their prefixes."""
+        return [_load(self._arrays, f"{self._prefix}{i}.") for i in range(int(self.get("n")))]
 
     def get(self, name: str) -> np.ndarray:
         key = self._prefix + name
@@ -69,8 +77,7 @@ class _Part:
 
 
 class _Scaler(_Part):
-    def __init__(self, arrays: Mapping[str, np.ndarray], prefix: str) -> None:
-        super().__init__(arrays, prefix)
+    def read(self) -> None:
         self.mean, self.scale = self.get("mean"), self.get("scale")
         self.stats_in_x_dtype = bool(self.get("stats_in_x_dtype"))
 
@@ -97,8 +104,7 @@ class _Trees(_Part):
 
     CHUNK = 64  # rows per pass: the (trees x rows) node table stays in cache (2.5x faster than all rows)
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], prefix: str) -> None:
-        super().__init__(arrays, prefix)
+    def read(self) -> None:
         self.baseline = self.get("baseline").astype(float).ravel()
         roots, depth = self.get("roots").astype(np.int32), self.get("tree_depth").astype(int)
         k, n_trees = len(self.baseline), len(roots)
@@ -135,8 +141,7 @@ class _Trees(_Part):
 
 
 class _Linear(_Part):
-    def __init__(self, arrays: Mapping[str, np.ndarray], prefix: str) -> None:
-        super().__init__(arrays, prefix)
+    def read(self) -> None:
         # Stored in the dtype scikit-learn fitted (float32 on float32 rows), so products round alike.
         self.coef, self.intercept = self.get("coef"), self.get("intercept")
         self.ovr = bool(self.get("ovr"))
@@ -154,8 +159,7 @@ _ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 class _MLP(_Part):
-    def __init__(self, arrays: Mapping[str, np.ndarray], prefix: str) -> None:
-        super().__init__(arrays, prefix)
+    def read(self) -> None:
         n_layers = int(self.get("n_layers"))
         self.weights = [self.get(f"w{i}") for i in range(n_layers)]
         self.biases = [self.get(f"b{i}") for i in range(n_layers)]
@@ -175,9 +179,8 @@ class _MLP(_Part):
 class _Vote(_Part):
     """Soft vote: the (weighted) mean of the members' probabilities."""
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], prefix: str) -> None:
-        super().__init__(arrays, prefix)
-        self.members = [_load(arrays, f"{prefix}{i}.") for i in range(int(self.get("n")))]
+    def read(self) -> None:
+        self.members = self.parts()
         weights = self.get("weights").astype(float)
         self.weights = weights if weights.size else None
 
@@ -188,9 +191,8 @@ class _Vote(_Part):
 class _Chain(_Part):
     """A pipeline: transforms, then the last part's probabilities."""
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], prefix: str) -> None:
-        super().__init__(arrays, prefix)
-        self.steps = [_load(arrays, f"{prefix}{i}.") for i in range(int(self.get("n")))]
+    def read(self) -> None:
+        self.steps = self.parts()
         if not self.steps or not hasattr(self.steps[-1], "predict_proba"):
             raise ModelError("a pipeline must end with a classifier")
 
@@ -234,11 +236,9 @@ class NumpyClassifier:
     """
 
     def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        top = _Part(arrays, "")
         self._root = _load(arrays, "")
-        self.classes_ = np.asarray(arrays["classes"]).astype(str) if "classes" in arrays else None
-        self.n_features_in_ = int(_Part(arrays, "").get("n_features"))
-        if self.classes_ is None:
-            raise ModelError("the bundle lacks the array 'classes'")
+        self.classes_, self.n_features_in_ = top.get("classes").astype(str), int(top.get("n_features"))
         try:  # one dry row: shapes that do not chain fail here, at load, not mid-analysis
             probe = self.predict_proba(np.zeros((1, self.n_features_in_)))
         except (ValueError, IndexError) as exc:
