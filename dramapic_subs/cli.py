@@ -9,18 +9,18 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import TYPE_CHECKING, Iterator, List, Optional
 
 import typer
 
 from . import __version__
-from .captions import check_lang, parse_formats
 from .errors import DramapicError, ParameterError
-from .inputs import expand_inputs
-from .pipeline import FileReport, Options, load_models, run_batch, write_batch_index
 from .placement import DEFAULT_FONT_SIZE, Placement
-from .progress import Progress
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
+
+if TYPE_CHECKING:
+    from .pipeline import FileReport, Options
+    from .progress import Progress
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,8 +64,14 @@ def run(
 ) -> None:
     """Caption what each input's soundtrack holds: speech, song, music, noise,
     nature, and female/male voice, one cue per hop."""
-    progress = Progress(quiet=quiet)
     try:
+        # Imported here: --help and --version answer without loading the analysis stack (scipy, rich, ...).
+        from .captions import check_lang, parse_formats
+        from .inputs import expand_inputs
+        from .pipeline import Options, load_models, run_batch
+        from .progress import Progress
+
+        progress = Progress(quiet=quiet)
         opts = Options(window_s=window, hop_s=hop, formats=tuple(parse_formats(fmt)), burn=burn,
                        out_dir=out_dir, lang=check_lang(lang), overwrite=overwrite, ffmpeg=ffmpeg,
                        plot=plot, html=html, embed=embed, placement=Placement(position, font_size))
@@ -104,6 +110,8 @@ def run(
 
 def _index(reports: list[FileReport], opts: Options, progress: Progress) -> bool:
     """Write the batch's review index; True if that failed (reported in one line)."""
+    from .pipeline import write_batch_index
+
     try:
         path = write_batch_index(reports, opts)
     except (DramapicError, OSError) as exc:

@@ -1,22 +1,26 @@
-"""Model bundles: a fitted scikit-learn estimator plus everything needed to use it.
+"""Model bundles: a fitted classifier as plain arrays, plus everything needed to use it.
 
-A bundle is two files in ``models/``: ``NAME.joblib`` (the estimator) and
-``NAME.json`` (labels, n_fft, hop, feature names, sample rate, smoothing,
-training-data summary, library versions and the sha256 of the joblib file).
-:func:`load_bundle` checks that hash *before* unpickling, because unpickling
-an altered file can run arbitrary code.
+A bundle is two files in ``models/``: ``NAME.npz`` (the classifier's arrays,
+see :mod:`dramapic_subs.estimators`) and ``NAME.json`` (bundle format, labels,
+n_fft, hop, feature names, sample rate, smoothing, training-data summary,
+library versions and the sha256 of the npz). No pickle: the arrays load with
+``allow_pickle=False`` on any numpy the project allows, and need no
+scikit-learn; the sha256 is still checked before reading, so an altered or
+corrupt file is refused rather than half-used.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import estimators
 from .errors import ModelError
 from .features import FeatureSpec
 from .representations import Representation, Spectral, from_card, sha256_of
@@ -34,8 +38,9 @@ class ModelBundle:
     ----------
     name : str
         ``sound_type`` or ``gender``.
-    estimator : sklearn estimator
-        Fitted; ``predict_proba`` columns follow ``labels``.
+    estimator : NumpyClassifier or fitted scikit-learn classifier
+        ``predict_proba`` columns follow its ``classes_``; loaded bundles hold
+        a :class:`~dramapic_subs.estimators.NumpyClassifier`.
     labels : list of str
     spec : FeatureSpec
         n_fft and sample rate the features must be computed with.
@@ -48,7 +53,7 @@ class ModelBundle:
         features at ``spec`` alone.
     temperature : float
         Calibration: probabilities are ``softmax(log(p) / temperature)``,
-        ``temperature`` fitted on grouped out-of-fold predictions.
+        ``temperature`` fitted on out-of-corpus predictions.
     """
 
     name: str
@@ -77,14 +82,9 @@ class ModelBundle:
         """Class probabilities, shape (n_windows, n_labels), columns as ``labels``."""
         if len(X) == 0:
             return np.zeros((0, len(self.labels)))
-        from threadpoolctl import threadpool_limits
-
-        # A few hundred windows predict in milliseconds on one thread; OpenMP's
-        # thread start-up on a busy machine stalled gradient boosting for seconds.
-        with threadpool_limits(limits=1, user_api="openmp"):
-            proba = self.estimator.predict_proba(X)
-        order = [list(self.estimator.classes_).index(lab) for lab in self.labels]
-        return calibrate(proba[:, order], temperature=self.temperature)
+        proba = self.estimator.predict_proba(X)
+        classes = [str(c) for c in self.estimator.classes_]
+        return calibrate(proba[:, [classes.index(lab) for lab in self.labels]], temperature=self.temperature)
 
 
 def calibrate(proba: np.ndarray, *, temperature: float) -> np.ndarray:
@@ -97,15 +97,39 @@ def calibrate(proba: np.ndarray, *, temperature: float) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
-    """Write ``NAME.joblib`` and ``NAME.json`` into ``directory``; return the json path."""
-    import joblib
+# Card keys that describe the bundle itself; the rest is ``ModelBundle.meta``.
+_CARD_KEYS = {"name", "format", "labels", "n_fft", "hop", "sr", "features", "smooth", "sha256", "inputs",
+              "temperature"}
 
+
+def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
+    """Export the estimator to ``NAME.npz`` and write the ``NAME.json`` card beside it.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        Its estimator: a fitted scikit-learn classifier of a kind
+        :func:`~dramapic_subs.estimators.export` supports.
+    directory : Path
+        Created if missing.
+
+    Returns
+    -------
+    Path
+        The card's path.
+
+    Raises
+    ------
+    ModelError
+        The estimator cannot be exported, or its export does not reproduce its probabilities.
+    """
+    arrays = estimators.export(bundle.estimator)
     directory.mkdir(parents=True, exist_ok=True)
-    blob = directory / f"{bundle.name}.joblib"
-    joblib.dump(bundle.estimator, blob, compress=3)
+    blob = directory / f"{bundle.name}.npz"
+    _write_npz(blob, arrays)
     card = {
         "name": bundle.name,
+        "format": estimators.FORMAT,
         "labels": bundle.labels,
         "n_fft": bundle.spec.n_fft,
         "hop": bundle.spec.hop,
@@ -114,8 +138,8 @@ def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
         "inputs": [rep.card() for rep in bundle.inputs],
         "temperature": bundle.temperature,
         "smooth": bundle.smooth,
-        "sha256": sha256_of(blob),
-        **bundle.meta,
+        "sha256": sha256_file(blob),
+        **{k: v for k, v in bundle.meta.items() if k not in _CARD_KEYS},
     }
     path = directory / f"{bundle.name}.json"
     path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -123,42 +147,98 @@ def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
 
 
 def load_bundle(name: str, *, directory: Path | None = None) -> ModelBundle:
-    """Load a bundle, refusing it if its hash or feature list does not match.
+    """Load a bundle, refusing it if its hash, format, arrays or feature list do not fit this code.
+
+    Parameters
+    ----------
+    name : str
+        ``sound_type`` or ``gender``.
+    directory : Path, optional
+        Default: :func:`default_models_dir`.
 
     Raises
     ------
     ModelError
-        Missing files, a sha256 mismatch (altered or corrupt file), or
-        features this version of the code does not compute.
+        One line naming the file and what it needs: missing files, a sha256
+        mismatch (altered or corrupt file), a pickled bundle of an older
+        release, an unknown bundle format or estimator kind, missing arrays,
+        or features this version of the code does not compute.
     """
-    import joblib
-
     directory = directory or default_models_dir()
-    card_path, blob = directory / f"{name}.json", directory / f"{name}.joblib"
-    if not card_path.is_file() or not blob.is_file():
-        raise ModelError(f"model '{name}' not found in {directory} (run: dramapic-subs-train)")
+    card_path, blob = directory / f"{name}.json", directory / f"{name}.npz"
+    card = read_card(card_path)
+    _check_format(card, card_path)
+    if not blob.is_file():
+        raise ModelError(f"{blob} not found (the card {card_path.name} has no arrays beside it)")
+    if sha256_file(blob) != card.get("sha256"):
+        raise ModelError(f"{blob}: sha256 does not match {card_path.name}; refusing to load an altered model")
     try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
+        with np.load(blob, allow_pickle=False) as npz:
+            model = estimators.NumpyClassifier({k: npz[k] for k in npz.files})
+    except ModelError as exc:
+        raise ModelError(f"{blob}: {exc}; re-export it with this version (dramapic-subs-train export)") from None
+    except (OSError, ValueError) as exc:  # not a zip, or an array needing pickle
+        raise ModelError(f"{blob}: unreadable model arrays ({exc})") from None
+    bundle = bundle_from_card(card, model, directory=directory)
+    if card.get("features") != bundle.feature_names:
+        raise ModelError(f"{blob}: trained on other features than this version computes; retrain it")
+    return bundle
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez_compressed`` with a fixed time stamp on every member.
+
+    savez stamps the current time, so two identical fits would differ in
+    bytes (and sha256); the format is the same, ``np.load`` reads it.
+    """
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key in sorted(arrays):
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w") as f:
+                np.lib.format.write_array(f, np.asarray(arrays[key]), allow_pickle=False)
+
+
+def read_card(card_path: Path) -> dict:
+    """A bundle's JSON card, or a one-line ModelError."""
+    if not card_path.is_file():
+        raise ModelError(f"model '{card_path.stem}' not found in {card_path.parent} (run: dramapic-subs-train fit)")
+    try:
+        return json.loads(card_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelError(f"{card_path}: unreadable model card ({exc})") from None
-    if sha256_of(blob) != card.get("sha256"):
-        raise ModelError(f"{blob}: sha256 does not match {card_path.name}; refusing to load an altered model")
+
+
+def bundle_from_card(card: dict, estimator: Any, *, directory: Path) -> ModelBundle:
+    """A :class:`ModelBundle` of ``estimator`` with the card's settings, inputs (files beside it in
+    ``directory``, hash-checked) and metadata."""
     spec = FeatureSpec(n_fft=int(card["n_fft"]), sr=int(card["sr"]))
-    inputs = [from_card(entry, directory=directory) for entry in card.get("inputs", [])] or [Spectral(spec)]
-    if card.get("features") != [n for rep in inputs for n in rep.names]:
-        raise ModelError(f"{blob}: trained on other features than this version computes; retrain it")
-    estimator = joblib.load(blob)
-    fixed = {"name", "labels", "n_fft", "hop", "sr", "features", "smooth", "sha256", "inputs", "temperature"}
-    return ModelBundle(
-        name=name,
-        estimator=estimator,
-        labels=list(card["labels"]),
-        spec=spec,
-        smooth=int(card.get("smooth", 1)),
-        meta={k: v for k, v in card.items() if k not in fixed},
-        inputs=tuple(inputs),
-        temperature=float(card.get("temperature", 1.0)),
-    )
+    inputs = tuple(from_card(entry, directory=directory) for entry in card.get("inputs", []))
+    try:
+        return ModelBundle(
+            name=card["name"],
+            estimator=estimator,
+            labels=list(card["labels"]),
+            spec=spec,
+            smooth=int(card.get("smooth", 1)),
+            meta={k: v for k, v in card.items() if k not in _CARD_KEYS},
+            inputs=inputs,
+            temperature=float(card.get("temperature", 1.0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"model card of '{card.get('name', '?')}' lacks or garbles {exc}") from None
+
+
+def _check_format(card: dict, card_path: Path) -> None:
+    fmt = card.get("format")
+    if fmt is None and (card_path.parent / f"{card_path.stem}.joblib").is_file():
+        sk = card.get("versions", {}).get("scikit-learn", "?")
+        raise ModelError(f"{card_path.parent / card_path.stem}.joblib is a pickled bundle of an older release; "
+                         f"convert it with scikit-learn {sk} installed: dramapic-subs-train export --models "
+                         f"{card_path.parent}")
+    if fmt != estimators.FORMAT:
+        raise ModelError(f"{card_path}: bundle format {fmt} is not one this dramapic-subs reads (format "
+                         f"{estimators.FORMAT}); use the release that wrote it, or re-export it with this one")
 
 
 def default_models_dir() -> Path:
@@ -169,6 +249,11 @@ def default_models_dir() -> Path:
     if spec is not None and spec.submodule_search_locations:
         return Path(list(spec.submodule_search_locations)[0])
     return Path(__file__).resolve().parent.parent / "models"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return sha256_of(path)
 
 
 def smooth_probabilities(proba: np.ndarray, *, width: int, valid: np.ndarray) -> np.ndarray:

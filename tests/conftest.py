@@ -6,6 +6,7 @@ never saw. Everything is written under pytest's temporary folders.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -116,3 +117,23 @@ def run_cli(*args: str | os.PathLike, check: bool = False, **kw) -> subprocess.C
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}: {proc.stderr}")
     return proc
+
+
+def assert_example_labels(doc_path: Path, share: float = 0.75) -> None:
+    """The CLI's JSON for examples/example.mp4 names each segment's sound (and voice) in ``share`` of its cues.
+
+    Cues within 1.5 s of a cut are left out: their windows straddle it.
+    """
+    truth = json.loads((ROOT / "examples" / "example.truth.json").read_text())
+    doc = json.loads(doc_path.read_text(encoding="utf-8"))
+    for seg in truth:
+        sound, _, who = seg["label"].partition("/")
+        inside = [w for w in doc["windows"]
+                  if seg["start"] + 1.5 <= (w["start"] + w["end"]) / 2 <= seg["end"] - 1.5]
+        if sound == "silence":
+            continue
+        tops = [max(w["sound_type"], key=w["sound_type"].get) for w in inside if w["sound_type"]]
+        assert tops.count(sound) / len(tops) >= share, (seg, tops)
+        if who:
+            genders = [max(w["gender"], key=w["gender"].get) for w in inside if w["gender"]]
+            assert genders.count(who) / len(genders) >= share, (seg, genders)

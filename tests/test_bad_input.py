@@ -160,16 +160,16 @@ def test_odd_path_characters_through_every_output(tmp_path, ffmpeg, name):
         assert (tmp_path / f"{stem}{suffix}").stat().st_size > 0
 
 
-def test_altered_model_is_refused_before_unpickling(tmp_path, short_clip):
+def test_altered_model_is_refused(tmp_path, short_clip):
     models = tmp_path / "models"
     shutil.copytree(default_models_dir(), models, ignore=shutil.ignore_patterns("__*"))
-    blob = models / "gender.joblib"
+    blob = models / "gender.npz"
     data = bytearray(blob.read_bytes())
     data[len(data) // 2] ^= 0x01
     blob.write_bytes(bytes(data))
     with _unchanged(short_clip):
         proc = run_cli(short_clip, "--models", models)
-    _assert_one_line_error(proc, "gender.joblib", "sha256")
+    _assert_one_line_error(proc, "gender.npz", "sha256")
     assert not (short_clip.parent / "short.srt").exists()
 
 

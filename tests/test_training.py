@@ -67,7 +67,7 @@ def test_select_fit_save_and_load(small, tmp_path):
     loaded = load_bundle("gender", directory=tmp_path)
     proba = loaded.predict_proba(task.table.X[:10])
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    (tmp_path / "gender.joblib").write_bytes((tmp_path / "gender.joblib").read_bytes() + b"\0")
+    (tmp_path / "gender.npz").write_bytes((tmp_path / "gender.npz").read_bytes() + b"\0")
     with pytest.raises(ModelError, match="sha256"):
         load_bundle("gender", directory=tmp_path)
 

@@ -1,10 +1,11 @@
 """``dramapic-subs-train``: rebuild the shipped models and their dev report.
 
     dramapic-subs-train fit       # ../shared/data/train -> models/
-    dramapic-subs-train evaluate  # models/ on ../shared/data/dev -> reports/dev.md
+    dramapic-subs-train evaluate  # dev, dev programmes, leave-one-corpus-out -> reports/accuracy.md
     dramapic-subs-train experiments  # n_fft x classifier x features, Silero VAD -> reports/experiments.md
     dramapic-subs-train export-encoder    # resemblyzer wheel (torch) -> models/speaker_encoder.npz
     dramapic-subs-train embedding-gender  # gender and speaker change from embeddings -> reports/embedding_gender.md
+    dramapic-subs-train export    # pickled models/*.joblib of older releases -> models/*.npz
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from ..features import FeatureSpec
 from ..models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, save_bundle
 from ..embedding import ENCODER_NAME
 from ..representations import SileroVad, SpeakerEmbedding, Spectral, encoder_from_file, silero_from_file
+from . import convert
 from ..progress import Progress
 from . import fit as fitting
 from .report import GENDER_LABELS, SOUND_LABELS
@@ -158,6 +160,17 @@ def fit_cmd(
             meta["ablation"] = {f"{info['chosen']} without silero_vad": _jsonable(loco.loco_summary(
                 spectral, info["chosen"], cache_dir=cache / "loco", log=typer.echo))}
             save_bundle(bundle, out)
+
+
+@app.command("export")
+def export_cmd(
+    models: Path = typer.Option(DEFAULT_MODELS, help="Folder with NAME.joblib + NAME.json bundles."),
+    keep: bool = typer.Option(False, help="Keep the .joblib files after converting them."),
+) -> None:
+    """Convert pickled bundles of older releases to the npz format (needs the scikit-learn that pickled them)."""
+    for name in (SOUND_TYPE, GENDER):
+        path = convert.joblib_to_npz(name, directory=models, keep=keep)
+        typer.echo(f"wrote {path} and {path.with_suffix('.npz').name}")
 
 
 @app.command("evaluate")
