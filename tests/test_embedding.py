@@ -137,3 +137,22 @@ def test_altered_or_missing_weights_are_refused(tmp_path):
         load_encoder(tmp_path / "speaker_encoder.npz")
     with pytest.raises(ModelError, match="not found"):
         load_encoder(tmp_path / "nothing.npz")
+
+
+def test_experiment_helpers_weigh_cells_and_pick_a_threshold_on_their_own_data():
+    from dramapic_subs.train import embedding_experiment as ex
+
+    source = np.array(["a"] * 6 + ["b"] * 2 + ["c"] * 4)
+    gender = np.array(["female"] * 4 + ["male"] * 2 + ["female"] * 2 + ["male"] * 4)
+    w = ex.cell_weights(source, gender)
+    totals = {(s, g): w[(source == s) & (gender == g)].sum() for s, g in set(zip(source, gender))}
+    # both genders weigh the same in total, and within a gender every source the same
+    assert sum(v for (s, g), v in totals.items() if g == "female") == pytest.approx(len(w) / 2)
+    assert totals[("a", "female")] == pytest.approx(totals[("b", "female")])
+    assert totals[("a", "male")] == pytest.approx(totals[("c", "male")])
+    scores = ex.gender_scores(np.array([True, True, False, False]), np.array([1.0, -1.0, -2.0, -0.5]))
+    assert (scores["male"], scores["female"], scores["balanced"]) == (0.5, 1.0, 0.75)
+    rng = np.random.default_rng(0)
+    pos, neg = rng.normal(0.5, 0.05, 200), rng.normal(0.2, 0.05, 200)
+    assert 0.3 < ex.best_threshold(pos, neg) < 0.4
+    assert ex.roc_auc(pos, neg) > 0.99

@@ -262,9 +262,14 @@ def export_encoder_cmd(
     dtype: str = typer.Option("float16", help="Storage type of the weights: float16 or float32."),
 ) -> None:
     """Export Resemblyzer's voice encoder (from its installed wheel, read with torch) to numpy weights."""
+    from ..errors import DramapicError
     from .embedding_export import export_encoder
 
-    card = export_encoder(out, dtype=dtype)
+    try:
+        card = export_encoder(out, dtype=dtype)
+    except DramapicError as exc:  # no torch or resemblyzer here: one line, not a traceback
+        typer.echo(f"dramapic-subs-train: error: {exc}", err=True)
+        raise typer.Exit(1) from None
     meta = json.loads(card.read_text(encoding="utf-8"))
     size = (out / "speaker_encoder.npz").stat().st_size / 1e6
     typer.echo(f"wrote {card.parent / 'speaker_encoder.npz'} ({meta['parameters']} parameters, "

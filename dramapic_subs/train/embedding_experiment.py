@@ -260,11 +260,15 @@ def shipped_odds(bundle: ModelBundle, win: Windows) -> np.ndarray:
 
 # --- speaker change ----------------------------------------------------------------------------
 
-def change_pairs(win: Windows, *, n_pairs: int, seed: int) -> dict[str, np.ndarray]:
-    """Cosine distances between the two non-overlapping 2 s windows either side of a point.
+def change_pairs(win: Windows, *, n_pairs: int, seed: int, context: int = 1) -> dict[str, np.ndarray]:
+    """Cosine distances between the non-overlapping audio either side of a point.
 
-    * ``within``: windows i-1 and i+1 of one file (same speaker, same recording);
-    * ``same_speaker``: last window of one file vs first of another file of the same speaker
+    With ``context`` 1, the two 2 s windows either side (i-1 and i+1 around
+    cue i); with 2, the mean embedding of two windows each side (i-2, i-1 vs
+    i+1, i+2: 3 s each side), steadier but later to react.
+
+    * ``within``: points inside one file (same speaker, same recording);
+    * ``same_speaker``: end of one file vs start of another file of the same speaker
       (a cut between two recordings of one voice);
     * ``diff_same_gender`` / ``diff_cross_gender``: the same across speakers of one source
       (a cut between two voices; the source is kept so that only the voice changes).
@@ -274,13 +278,14 @@ def change_pairs(win: Windows, *, n_pairs: int, seed: int) -> dict[str, np.ndarr
     for r, f, i in zip(range(len(win.file)), win.file, win.index):
         by_file[int(f)].append((int(i), r))
     out = {"within": []}
+    left_of, right_of = range(-context + 1, 1), range(2, 2 + context)  # cue offsets around the point
     for f, lst in by_file.items():
         pos = {i: r for i, r in lst}
-        for i, r in lst:
-            if i + 2 in pos:
-                out["within"].append((r, pos[i + 2]))
-    head = {f: min(lst)[1] for f, lst in by_file.items()}
-    tail = {f: max(lst)[1] for f, lst in by_file.items()}
+        for i, _ in lst:
+            if all(i + d in pos for d in (*left_of, *right_of)):
+                out["within"].append(([pos[i + d] for d in left_of], [pos[i + d] for d in right_of]))
+    head = {f: [r for _, r in sorted(lst)[:context]] for f, lst in by_file.items()}
+    tail = {f: [r for _, r in sorted(lst)[-context:]] for f, lst in by_file.items()}
     files = np.array(sorted(by_file))
     meta = {f: (win.rows[f]["source"], win.rows[f]["speaker"], win.rows[f]["gender"]) for f in files}
     for name in ("same_speaker", "diff_same_gender", "diff_cross_gender"):
@@ -305,8 +310,16 @@ def change_pairs(win: Windows, *, n_pairs: int, seed: int) -> dict[str, np.ndarr
     within = out["within"]
     if len(within) > 4 * n_pairs:
         out["within"] = [within[k] for k in rng.choice(len(within), 4 * n_pairs, replace=False)]
-    return {k: cosine_distance(win.emb[[p[0] for p in v]], win.emb[[p[1] for p in v]]) if v else np.zeros(0)
-            for k, v in out.items()}
+    return {k: _block_distances(win.emb, v) for k, v in out.items()}
+
+
+def _block_distances(emb: np.ndarray, pairs: list[tuple[list[int], list[int]]]) -> np.ndarray:
+    """Cosine distance between the mean embeddings of each pair's two blocks of rows."""
+    if not pairs:
+        return np.zeros(0)
+    left = np.stack([emb[a].mean(axis=0) for a, _ in pairs])
+    right = np.stack([emb[b].mean(axis=0) for _, b in pairs])
+    return cosine_distance(left, right)
 
 
 def roc_auc(pos: np.ndarray, neg: np.ndarray) -> float:

@@ -54,8 +54,18 @@ def resemblyzer_files() -> tuple[Path, Path, str]:
 
 
 def read_state(pt_path: Path) -> dict[str, np.ndarray]:
-    """The encoder's weights from a Resemblyzer checkpoint, as float32 numpy arrays."""
-    import torch
+    """The encoder's weights from a Resemblyzer checkpoint, as float32 numpy arrays.
+
+    Raises
+    ------
+    ModelError
+        Without torch, or if the checkpoint lacks a weight.
+    """
+    try:
+        import torch
+    except ImportError:
+        raise ModelError("torch is needed to read pretrained.pt (export in a separate environment: "
+                         "pip install torch resemblyzer)") from None
 
     checkpoint = torch.load(pt_path, map_location="cpu")
     state = checkpoint.get("model_state", checkpoint)

@@ -56,6 +56,13 @@ def run_experiment(*, data: Path, cache: Path, out: Path, models: Path, quiet: b
                                   np.r_[train_d["within"], train_d["same_speaker"]])
     dev_d = ex.change_pairs(dev, n_pairs=1000, seed=1)
     results["change"] = {"train": ex.change_scores(train_d, threshold), "dev": ex.change_scores(dev_d, threshold)}
+    # Two windows a side: the same scores with the block means (threshold again from train).
+    train_2 = ex.change_pairs(train, n_pairs=1000, seed=0, context=2)
+    threshold_2 = ex.best_threshold(np.r_[train_2["diff_same_gender"], train_2["diff_cross_gender"]],
+                                    np.r_[train_2["within"], train_2["same_speaker"]])
+    results["change_context2"] = {"train": ex.change_scores(train_2, threshold_2),
+                                  "dev": ex.change_scores(ex.change_pairs(dev, n_pairs=1000, seed=1, context=2),
+                                                          threshold_2)}
     results["change_by_source"] = {}
     for split, win in (("train", train), ("dev", dev)):
         source = win.column("source")
@@ -139,7 +146,7 @@ def markdown(r: dict) -> str:
     for kind in KINDS:
         curve = ", ".join(f"{c:g}: {v:.3f}" for c, v in r["C"][kind]["loco_bacc"].items())
         lines.append(f"* {_KIND_NAMES[kind]}: {curve}")
-    lines += _change_markdown(r["change"], r["change_by_source"])
+    lines += _change_markdown(r["change"], r["change_by_source"], r["change_context2"])
     return "\n".join(lines) + "\n"
 
 
@@ -147,7 +154,7 @@ def _summary(r: dict) -> list[str]:
     """Headline numbers, read off the results (no hand-written figures)."""
     g, e, s = r["gender"], r["gender"]["emb"], r["gender"]["shipped"]
     loco = [v["window"]["balanced"] for v in r["loco"]["emb"].values()]
-    dev = r["change"]["dev"]
+    dev, c2 = r["change"]["dev"], r["change_context2"]["dev"]
     return [
         f"* Dev speech windows: LR on embeddings {_f(e['window']['accuracy'])} right (female "
         f"{_f(e['window']['female'])}, male {_f(e['window']['male'])}), the shipped model "
@@ -162,10 +169,13 @@ def _summary(r: dict) -> list[str]:
         f"other-gender and {_f(dev['detected']['diff_same_gender'])} of same-gender changes are found, with "
         f"{_f(dev['detected']['within'])} of within-clip points and {_f(dev['detected']['same_speaker'])} of "
         "same-speaker cuts flagged.",
+        f"* Two windows a side (3 s each): dev ROC AUC {_f(c2['auc_change_vs_all_same'])}; at its train threshold "
+        f"{c2['threshold']:.3f}, {_f(c2['detected']['diff_same_gender'])} of same-gender changes found, "
+        f"{_f(c2['detected']['within'])} of within-clip points flagged.",
     ]
 
 
-def _change_markdown(c: dict, by_source: dict) -> list[str]:
+def _change_markdown(c: dict, by_source: dict, context2: dict) -> list[str]:
     lines = ["", "## Speaker change from embeddings", "",
              "Score: cosine distance between the two non-overlapping 2 s windows either side of a point "
              "(windows i-1 and i+1). No change: `within` (inside one file) and `same speaker cut` (last window "
@@ -189,7 +199,22 @@ def _change_markdown(c: dict, by_source: dict) -> list[str]:
                      f"{_f(s['auc_change_vs_same_speaker_cut'])} | {_f(s['auc_same_gender_change_vs_all_same'])} | "
                      f"{s['threshold']:.3f} | {_f(d['within'])} | {_f(d['same_speaker'])} | "
                      f"{_f(d['diff_same_gender'])} | {_f(d['diff_cross_gender'])} |")
-    lines += ["", "Pairs: " + "; ".join(f"{split} " + ", ".join(f"{k} {v}" for k, v in c[split]['n'].items())
+    lines += ["", "Two windows a side (mean embedding of windows i-2, i-1 vs i+1, i+2: 3 s each side; threshold "
+              "again chosen on train):", "",
+              "| split | AUC change vs no change | vs within | vs same-speaker cut | same-gender change vs no change "
+              "| threshold | detected: within | same speaker cut | change, same gender | change, other gender |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for split, s in context2.items():
+        d = s["detected"]
+        lines.append(f"| {split} | {_f(s['auc_change_vs_all_same'])} | {_f(s['auc_change_vs_within'])} | "
+                     f"{_f(s['auc_change_vs_same_speaker_cut'])} | {_f(s['auc_same_gender_change_vs_all_same'])} | "
+                     f"{s['threshold']:.3f} | {_f(d['within'])} | {_f(d['same_speaker'])} | "
+                     f"{_f(d['diff_same_gender'])} | {_f(d['diff_cross_gender'])} |")
+    lines += ["", "Pairs, two a side: " + "; ".join(
+        f"{split} " + ", ".join(f"{k} {v}" for k, v in context2[split]["n"].items()) for split in ("train", "dev"))
+              + ". Points inside a file now need five consecutive non-silent windows (files of about 5 s or more), "
+              "so fewer files give `within` pairs; a file with a single window gives that one to the cuts."]
+    lines += ["", "Pairs, one a side: " + "; ".join(f"{split} " + ", ".join(f"{k} {v}" for k, v in c[split]['n'].items())
                                         for split in ("train", "dev")),
               "", "Median distances: " + "; ".join(
                   f"{split} " + ", ".join(f"{k} {v:.3f}" for k, v in c[split]['median'].items())
