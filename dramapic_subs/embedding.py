@@ -22,13 +22,13 @@ applied per span, not per file.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .checksums import sha256_file
 from .errors import ModelError, ParameterError
 from .features import mel_filters
 
@@ -312,21 +312,12 @@ def load_encoder(path: Path | str | None = None) -> SpeakerEncoder:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelError(f"{card_path}: unreadable card ({exc})") from None
-    if file_sha256(path) != card.get("sha256"):
+    if sha256_file(path) != card.get("sha256"):
         raise ModelError(f"{path}: sha256 does not match {card_path.name}; refusing altered weights")
     # allow_pickle=False: the file holds plain arrays only, so nothing in it can run code.
     with np.load(path, allow_pickle=False) as npz:
         weights = {k: npz[k] for k in npz.files}
     return SpeakerEncoder(weights)
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:

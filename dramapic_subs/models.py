@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from . import estimators
+from .checksums import sha256_file
 from .errors import ModelError
 from .features import FeatureSpec
-from .representations import Representation, Spectral, from_card, sha256_of
+from .representations import Representation, Spectral, from_card
 
 MODELS_ENV = "DRAMAPIC_MODELS"
 SOUND_TYPE = "sound_type"
@@ -126,7 +127,7 @@ def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
     arrays = estimators.export(bundle.estimator)
     directory.mkdir(parents=True, exist_ok=True)
     blob = directory / f"{bundle.name}.npz"
-    _write_npz(blob, arrays)
+    write_npz(blob, arrays)
     card = {
         "name": bundle.name,
         "format": estimators.FORMAT,
@@ -185,7 +186,7 @@ def load_bundle(name: str, *, directory: Path | None = None) -> ModelBundle:
     return bundle
 
 
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez_compressed`` with a fixed time stamp on every member.
 
     savez stamps the current time, so two identical fits would differ in
@@ -249,11 +250,6 @@ def default_models_dir() -> Path:
     if spec is not None and spec.submodule_search_locations:
         return Path(list(spec.submodule_search_locations)[0])
     return Path(__file__).resolve().parent.parent / "models"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    return sha256_of(path)
 
 
 def smooth_probabilities(proba: np.ndarray, *, width: int, valid: np.ndarray) -> np.ndarray:

@@ -24,8 +24,8 @@ from .models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, smooth_probabi
 from .placement import Placement
 from .progress import Progress
 from .result import Analysis, ModelOutput
-from .turns import Turn, TurnModel, find_turns, make_turns, voice_windows
 from .summary import Summary, summarize
+from .turns import Turn, TurnModel, find_turns, make_turns, voice_windows
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
 
 SR = 16000

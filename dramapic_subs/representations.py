@@ -16,13 +16,13 @@ the pipeline.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Hashable, Protocol
 
 import numpy as np
 
+from .checksums import sha256_file
 from .embedding import EMBED_DIM, EmbeddingStream, SpeakerEncoder, load_encoder
 from .errors import ModelError
 from .features import FeatureSpec, StreamFeaturizer, feature_names
@@ -116,12 +116,12 @@ class SpeakerEmbedding:
 
 def encoder_from_file(path: Path, *, stride: int = 1) -> SpeakerEmbedding:
     """Load the speaker encoder from ``path`` (its own card beside it is checked too)."""
-    return SpeakerEmbedding(load_encoder(path), path.name, sha256_of(path), stride)
+    return SpeakerEmbedding(load_encoder(path), path.name, sha256_file(path), stride)
 
 
 def silero_from_file(path: Path) -> SileroVad:
     """Load Silero's weights from ``path``; the card records their hash."""
-    return SileroVad(SileroWeights.load(path), path.name, sha256_of(path))
+    return SileroVad(SileroWeights.load(path), path.name, sha256_file(path))
 
 
 def from_card(entry: dict, *, directory: Path) -> Representation:
@@ -148,17 +148,9 @@ def _checked(path: Path, sha256: str | None) -> Path:
     """``path``, if it exists and its bytes hash to ``sha256``."""
     if not path.is_file():
         raise ModelError(f"{path}: model input file not found")
-    if sha256_of(path) != sha256:
+    if sha256_file(path) != sha256:
         raise ModelError(f"{path}: sha256 does not match the model card; refusing altered weights")
     return path
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def window_matrix(y: np.ndarray, *, inputs: tuple, grid: WindowGrid) -> np.ndarray:

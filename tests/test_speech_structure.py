@@ -83,6 +83,27 @@ def test_turns_split_where_the_voice_changes_and_average_gender():
     np.testing.assert_allclose(mean_log_odds(np.array([[0.9, 0.1], [0.1, 0.9]])), [0.5, 0.5])
 
 
+def test_speaker_embedding_stream_embeds_every_stride_th_window_and_fills_the_rest(data_dir):
+    from dramapic_subs.embedding import EmbeddingStream, EmbeddingWindows, load_encoder
+
+    encoder = load_encoder()
+    y = np.concatenate([dev_audio(data_dir, "emodb", 6.0, gender="female"), dev_audio(data_dir, "emodb", 5.5, gender="male")])
+
+    def run(stride: int, step: int) -> EmbeddingWindows:
+        stream = EmbeddingStream(encoder, GRID, stride=stride)
+        return EmbeddingWindows.concat([stream.push(y[i:i + step]) for i in range(0, len(y), step)] + [stream.finish()])
+
+    every, strided, cut = run(1, len(y)), run(4, len(y)), run(4, 20011)
+    n = GRID.n_cues(len(y))
+    assert len(every.X) == len(strided.X) == n and (strided.index == np.arange(n)).all()
+    np.testing.assert_allclose(cut.X, strided.X, atol=1e-5)  # however the stream is cut
+    np.testing.assert_allclose(strided.X[::4], every.X[::4], atol=1e-5)
+    np.testing.assert_allclose(strided.X[-1], every.X[-1], atol=1e-5)  # the last window is embedded itself
+    for i in range(n):  # every other window takes its nearest embedded neighbour's
+        near = min([k for k in range(0, n, 4)] + [n - 1], key=lambda k: (abs(k - i), k))
+        np.testing.assert_allclose(strided.X[i], every.X[near], atol=1e-5)
+
+
 def test_temperature_scaling_fixes_overconfidence():
     rng = np.random.default_rng(1)
     n = 4000
@@ -102,6 +123,8 @@ def test_shipped_sound_model_uses_the_vad_and_gender_model_has_turns():
     cards = {n: json.loads((default_models_dir() / f"{n}.json").read_text()) for n in ("sound_type", "gender")}
     assert [i["kind"] for i in cards["sound_type"]["inputs"]] == ["spectral", "silero_vad"]
     assert cards["sound_type"]["inputs"][0]["n_fft"] == 1024 and cards["gender"]["inputs"][0]["n_fft"] == 512
+    assert [i["kind"] for i in cards["gender"]["inputs"]] == ["spectral", "speaker_embedding"]
+    assert cards["gender"]["inputs"][1]["stride"] >= 1
     assert cards["gender"]["turns"]["threshold"] > 0
     for card in cards.values():
         assert 0.25 <= card["temperature"] <= 8

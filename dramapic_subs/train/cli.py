@@ -18,13 +18,19 @@ from pathlib import Path
 import numpy as np
 import typer
 
+from ..embedding import ENCODER_NAME
 from ..errors import ModelError
 from ..features import FeatureSpec
 from ..models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, save_bundle
-from ..embedding import ENCODER_NAME
-from ..representations import SileroVad, SpeakerEmbedding, Spectral, encoder_from_file, silero_from_file
-from . import convert
 from ..progress import Progress
+from ..representations import (
+    SileroVad,
+    SpeakerEmbedding,
+    Spectral,
+    encoder_from_file,
+    silero_from_file,
+)
+from . import convert
 from . import fit as fitting
 from .report import GENDER_LABELS, SOUND_LABELS
 from .tables import Table, build_tables, plan_jobs, read_manifest
@@ -191,9 +197,11 @@ def evaluate_cmd(
 
     sound = load_bundle(SOUND_TYPE, directory=models)
     gender = load_bundle(GENDER, directory=models)
-    vad = next((r for r in sound.inputs if isinstance(r, SileroVad)), None)
-    dev, _, rows = _tables(data, "dev", mixes=0, jobs=jobs, cache=cache, quiet=quiet, vad=vad)
-    train, _, _ = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet, vad=vad)
+    reps = [*sound.inputs, *gender.inputs]
+    vad = next((r for r in reps if isinstance(r, SileroVad)), None)
+    speaker = next((r for r in reps if isinstance(r, SpeakerEmbedding)), None)
+    dev, _, rows = _tables(data, "dev", mixes=0, jobs=jobs, cache=cache, quiet=quiet, vad=vad, speaker=speaker)
+    train, _, _ = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet, vad=vad, speaker=speaker)
     results = ev.dev_scores(dev, sound, gender)
     out_of_corpus = ev.loco_scores(train, sound, gender, cache_dir=cache / "loco", log=typer.echo)
     prog = score_programmes(rows, data, count=programmes, seconds=180.0, log=typer.echo) if programmes else None

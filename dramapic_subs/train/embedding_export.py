@@ -25,8 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..embedding import (ENCODER_NAME, HIDDEN, HOP, N_FFT, N_LAYERS, N_MELS, PARTIAL_FRAMES, SR,
-                         TARGET_DBFS, file_sha256)
+from ..checksums import sha256_file
+from ..embedding import (
+    ENCODER_NAME,
+    HIDDEN,
+    HOP,
+    N_FFT,
+    N_LAYERS,
+    N_MELS,
+    PARTIAL_FRAMES,
+    SR,
+    TARGET_DBFS,
+)
 from ..errors import ModelError
 
 _KEYS = [f"lstm.{kind}_l{k}" for k in range(N_LAYERS)
@@ -98,8 +108,8 @@ def export_encoder(out_dir: Path, *, dtype: str = "float16") -> Path:
         "name": ENCODER_NAME,
         "source": f"resemblyzer {version} (PyPI wheel), resemblyzer/pretrained.pt",
         "license": "Apache-2.0 (see speaker_encoder.LICENSE.txt)",
-        "source_sha256": file_sha256(pt_path),
-        "sha256": file_sha256(npz),
+        "source_sha256": sha256_file(pt_path),
+        "sha256": sha256_file(npz),
         "dtype": dtype,
         "parameters": int(sum(w.size for w in weights.values())),
         "shapes": {k: list(w.shape) for k, w in weights.items()},
