@@ -158,7 +158,8 @@ def select_and_fit(task: Task, *, names: list[str], cache_dir: Path | None,
     best = max(names, key=lambda n: scores[n][task.key])
     ok = scored(task, probas[best])
     y_idx = np.searchsorted(labels, task.y[ok])
-    temperature = fit_temperature(probas[best][ok], y_idx, weights=task.weights[ok])
+    # Unweighted, as the calibration error counts windows: every window's percentage should mean what it says.
+    temperature = fit_temperature(probas[best][ok], y_idx)
     calibrated = calibrate(probas[best][ok], temperature=temperature)
     sub = Task(task.name, task.table.where(ok), task.y[ok], task.groups[ok], task.weights[ok], task.score,
                task.key, task.inputs)
