@@ -413,7 +413,7 @@ class EmbeddingStream:
             near = self._nearest(i, n_windows)
             if near is None:
                 break
-            rows.append(self._embedded[near])
+            rows.append(near)
             index.append(i)
             i += 1
         self._next_window = i
@@ -422,15 +422,18 @@ class EmbeddingStream:
         X = np.array(rows, np.float32).reshape(-1, EMBED_DIM)
         return EmbeddingWindows(np.array(index, int), X)
 
-    def _nearest(self, i: int, n_windows: int | None) -> int | None:
-        """The embedded window closest to ``i`` (the earlier on a tie), or None while it is not known yet."""
+    def _nearest(self, i: int, n_windows: int | None) -> np.ndarray | None:
+        """The embedding of the embedded window closest to ``i`` (the normalised mean of both on a tie,
+        so a window between two voices leans to neither), or None while it is not known yet."""
         below = i - i % self.stride
         above = below + self.stride
-        if i == below:
-            return below if below in self._embedded else None
         if n_windows is not None and above >= n_windows:  # past the end: the last window was embedded
-            last = n_windows - 1
-            return min((k for k in (below, last) if k in self._embedded), key=lambda k: (abs(k - i), k), default=None)
-        if above not in self._embedded:
+            above = n_windows - 1
+        if i == below or above == below:
+            return self._embedded.get(below)
+        if below not in self._embedded or above not in self._embedded:
             return None
-        return below if i - below <= above - i else above
+        if i - below != above - i:
+            return self._embedded[below if i - below < above - i else above]
+        mean = self._embedded[below] + self._embedded[above]
+        return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)

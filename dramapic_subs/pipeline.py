@@ -173,7 +173,8 @@ def _turns(models: list[ModelBundle], outputs: list[ModelOutput], X: dict[str, n
     gender, gender_out = by_name[GENDER]
     card = gender.meta.get("turns")
     model = TurnModel.from_card(card, gender.feature_names) if card else None
-    spans = find_turns(voice_windows(sound.proba, sound.labels, silent), X[GENDER], model=model)
+    spans = find_turns(voice_windows(sound.proba, sound.labels, silent), X[GENDER], model=model,
+                       gender_proba=gender_out.proba)
     return make_turns(spans, gender_out.proba, gender_out.labels, start, end)
 
 

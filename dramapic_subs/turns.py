@@ -116,8 +116,14 @@ def split_points(scores: np.ndarray, *, threshold: float) -> np.ndarray:
     return np.flatnonzero((s > threshold) & (s >= left) & (s > right))
 
 
-def find_turns(voice: np.ndarray, X: np.ndarray | None, *, model: TurnModel | None) -> list[tuple[int, int]]:
+def find_turns(voice: np.ndarray, X: np.ndarray | None, *, model: TurnModel | None,
+               gender_proba: np.ndarray | None = None) -> list[tuple[int, int]]:
     """Turns over the voiced windows as ``(first, last)`` window pairs (inclusive).
+
+    A run of voiced windows is split where the voice changes (``model``'s
+    change points) and where the gender model's answer changes and holds
+    (the likelier gender of three-window medians): in quick dialogue two
+    voices follow each other with no pause, and a turn must not span both.
 
     Parameters
     ----------
@@ -126,16 +132,31 @@ def find_turns(voice: np.ndarray, X: np.ndarray | None, *, model: TurnModel | No
     X : np.ndarray, shape (n, n_features), or None
         The gender model's input per window.
     model : TurnModel or None
-        None (or no ``X``): every run of voiced windows is one turn.
+        None (or no ``X``): no change points from the voice columns.
+    gender_proba : np.ndarray, shape (n, n_labels), or None
+        Per-window gender probabilities; None: no split on gender changes.
     """
     spans = []
     for a, b in runs(voice):
-        starts = [a]
+        starts = {a}
         if model is not None and X is not None and b - a + 1 >= 2 * CONTEXT:
             scores = change_scores(X[a:b + 1], model)
-            starts += [a + int(k) for k in split_points(scores, threshold=model.threshold) if k > 0]
+            starts |= {a + int(k) for k in split_points(scores, threshold=model.threshold) if k > 0}
+        if gender_proba is not None and b > a:
+            starts |= {a + int(k) for k in gender_changes(gender_proba[a:b + 1])}
+        starts = sorted(starts)
         spans += [(first, nxt - 1) for first, nxt in zip(starts, starts[1:] + [b + 1])]
     return spans
+
+
+def gender_changes(proba: np.ndarray) -> np.ndarray:
+    """Indices (> 0) where the likelier gender of a run's windows changes, after a 3-window median
+    (so one stray window neither starts nor ends a turn)."""
+    top = np.argmax(np.nan_to_num(proba, nan=0.0), axis=1).astype(float)
+    if len(top) >= 3:
+        padded = np.r_[top[0], top, top[-1]]
+        top = np.median(np.lib.stride_tricks.sliding_window_view(padded, 3), axis=1)
+    return np.flatnonzero(np.diff(top) != 0) + 1
 
 
 def make_turns(spans: list[tuple[int, int]], gender_proba: np.ndarray, labels: list[str], start_s: np.ndarray,

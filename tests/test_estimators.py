@@ -21,6 +21,8 @@ from sklearn.preprocessing import StandardScaler
 from dramapic_subs.errors import ModelError
 from dramapic_subs.estimators import NumpyClassifier, export
 from dramapic_subs.features import FeatureSpec
+from dramapic_subs.representations import SileroVad
+from dramapic_subs.train.fit import joined
 from dramapic_subs.models import ModelBundle, default_models_dir, load_bundle, save_bundle, sha256_file
 from dramapic_subs.train.tables import build_tables, plan_jobs, read_manifest
 
@@ -37,9 +39,13 @@ def dev_table(data_dir, tmp_path_factory):
     for category in ("speech", "song", "music", "noise", "nature"):
         of_cat = sorted((r for r in rows if r["category"] == category), key=lambda r: (r["source"], r["path"]))
         picked += of_cat[:: max(1, len(of_cat) // 10)][:10]
+    sound = load_bundle("sound_type")  # its other inputs too, for the shipped-bundle test
+    vad = next(rep.weights for rep in sound.inputs if isinstance(rep, SileroVad))
     tables = build_tables(plan_jobs(picked, augment_mixes=0), data_dir=data_dir, specs=[FeatureSpec(1024)],
-                          cache_dir=tmp_path_factory.mktemp("cache"), n_jobs=2)
-    return tables[1024]
+                          cache_dir=tmp_path_factory.mktemp("cache"), n_jobs=2, vad=vad)
+    table = tables[1024]
+    table.sound_X = joined(tables, sound.inputs).X
+    return table
 
 
 def _scaled(clf) -> Pipeline:
@@ -121,7 +127,7 @@ def test_unsupported_estimators_are_refused_at_export(est, needle):
 def test_shipped_bundles_load_without_sklearn_and_read_dev_clips(dev_table):
     sound, gender = load_bundle("sound_type"), load_bundle("gender")
     assert type(sound.estimator) is NumpyClassifier and type(gender.estimator) is NumpyClassifier
-    proba = sound.predict_proba(dev_table.X)
+    proba = sound.predict_proba(dev_table.sound_X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     pred = np.asarray(sound.labels)[proba.argmax(axis=1)]
     truth = dev_table.meta["category"]

@@ -88,10 +88,13 @@ def test_channel_layouts_and_sample_rates(name, soundtrack, reference, ffmpeg, t
 
     # The sound is heard wherever it is in the layout, and heard as the same thing.
     assert sum(w["silence"] for w in windows) <= 1, [w["level_db"] for w in windows]
+    # Compared where the truth is clear: windows wholly inside the speech. The tone after it is none of
+    # the five sound types; the model's guess among them there shifts with resampling and is not asked.
     ref, got = _top_labels(reference), _top_labels(doc)
     n = min(len(ref), len(got))
-    agree = np.mean([a == b for a, b in zip(ref[:n], got[:n])])
-    assert agree >= 0.75, (ref, got)
+    in_speech = [i for i in range(n) if windows[i]["end"] + 0.5 <= SPEECH_S]
+    agree = np.mean([ref[i] == got[i] for i in in_speech])
+    assert agree >= 0.9, (ref, got)
     speech = [lab for w, lab in zip(windows, got) if w["end"] <= SPEECH_S - 1]
     assert speech.count("speech") >= 0.7 * len(speech), speech
 

@@ -10,7 +10,7 @@ from dramapic_subs.errors import ModelError
 from dramapic_subs.models import calibrate, default_models_dir
 from dramapic_subs.representations import from_card, silero_from_file
 from dramapic_subs.train.calibration import fit_temperature, reliability
-from dramapic_subs.turns import TurnModel, change_scores, mean_log_odds, speech_turns, split_points
+from dramapic_subs.turns import TurnModel, change_scores, find_turns, make_turns, mean_log_odds, split_points
 from dramapic_subs.vad import VAD_FEATURES, SileroWeights, VadStream, chunk_proba, vad_windows
 from dramapic_subs.windows import make_grid
 
@@ -74,11 +74,13 @@ def test_turns_split_where_the_voice_changes_and_average_gender():
     gender[2] = [0.4, 0.6]  # one window of the first speaker flips: the turn keeps her gender
     scores = change_scores(X, _turn_model(1.0))
     assert np.nanargmax(scores) == 6
-    turns = speech_turns(voice, X, gender, model=_turn_model(1.0))
-    assert [(t.first, t.last) for t in turns] == [(0, 5), (6, 10)]
-    assert turns[0].proba[0] > 0.7 and turns[1].proba[1] > 0.6
-    one = speech_turns(voice, X, gender, model=None)
-    assert [(t.first, t.last) for t in one] == [(0, 10)]
+    spans = find_turns(voice, X, model=_turn_model(1.0))
+    assert spans == [(0, 5), (6, 10)]
+    turns = make_turns(spans, gender, ["female", "male"], np.arange(12.0), np.arange(1.0, 13.0))
+    assert turns[0].gender["female"] > 0.7 and turns[1].label == "male" and (turns[1].start_s, turns[1].end_s) == (6, 11)
+    assert find_turns(voice, X, model=None) == [(0, 10)]
+    # Without voice columns, a change of gender that holds still splits the turn; one stray window does not.
+    assert find_turns(voice, None, model=None, gender_proba=gender) == [(0, 5), (6, 10)]
     assert split_points(np.array([np.nan, 0.5, 2.0, 1.5, np.nan]), threshold=1.0).tolist() == [2]
     np.testing.assert_allclose(mean_log_odds(np.array([[0.9, 0.1], [0.1, 0.9]])), [0.5, 0.5])
 
@@ -99,9 +101,12 @@ def test_speaker_embedding_stream_embeds_every_stride_th_window_and_fills_the_re
     np.testing.assert_allclose(cut.X, strided.X, atol=1e-5)  # however the stream is cut
     np.testing.assert_allclose(strided.X[::4], every.X[::4], atol=1e-5)
     np.testing.assert_allclose(strided.X[-1], every.X[-1], atol=1e-5)  # the last window is embedded itself
-    for i in range(n):  # every other window takes its nearest embedded neighbour's
-        near = min([k for k in range(0, n, 4)] + [n - 1], key=lambda k: (abs(k - i), k))
-        np.testing.assert_allclose(strided.X[i], every.X[near], atol=1e-5)
+    embedded = sorted(set(range(0, n, 4)) | {n - 1})
+    for i in range(n):  # every other window takes its nearest embedded neighbour's, or both's mean on a tie
+        gap = min(abs(k - i) for k in embedded)
+        near = [k for k in embedded if abs(k - i) == gap]
+        want = every.X[near].sum(axis=0)
+        np.testing.assert_allclose(strided.X[i], want / np.linalg.norm(want), atol=1e-5)
 
 
 def test_temperature_scaling_fixes_overconfidence():

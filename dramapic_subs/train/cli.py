@@ -41,7 +41,9 @@ DEFAULT_MODELS = Path("models")
 DEFAULT_REPORT = Path("reports") / "accuracy.md"
 DEFAULT_CACHE = Path.home() / ".cache" / "dramapic-subs" / "tables"
 SOUND_NFFT, GENDER_NFFT = 1024, 512
-EMBED_STRIDE = 4  # the product embeds every 4th window (about 10 ms of CPU each); training embeds all
+# The product embeds every 2nd window (about 10 ms of CPU each; training embeds all): on drama-like
+# programmes every 4th gave the right gender on 0.80 of speech cues, every 2nd on 0.93, every one on 0.97.
+EMBED_STRIDE = 2
 VERSION = "0.1.0"
 
 app = typer.Typer(add_completion=False, help=__doc__)
