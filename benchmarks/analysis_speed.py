@@ -102,13 +102,14 @@ originals = F.FrameAnalyzer.__call__, F.StreamFeaturizer._emit
 F.FrameAnalyzer.__call__ = timed("stft_and_frame_features", F.FrameAnalyzer.__call__)
 F.StreamFeaturizer._emit = timed("pooling", F.StreamFeaturizer._emit)
 grid = make_grid(sr=16000)
-feats = {}
-for m in models:
+reps = {rep.key: rep for m in models for rep in m.inputs}  # one stream per distinct input, as the pipeline
+streams, stream_time = {}, defaultdict(float)
+for key, rep in reps.items():
     t = time.perf_counter()
-    feats[m.spec] = F.StreamFeaturizer(m.spec, grid)
-    T[f"filter_banks_{m.spec.n_fft}"] += time.perf_counter() - t
+    streams[key] = rep.stream(grid)
+    T[f"setup_{rep.card()['kind']}" + (f"_{rep.spec.n_fft}" if hasattr(rep, "spec") else "")] += time.perf_counter() - t
 blocks = iter_audio(sys.argv[1], ffmpeg=find_ffmpeg(), sr=16000, block_s=30.0)
-parts = {s: [] for s in feats}
+parts = {key: [] for key in streams}
 n = 0
 while True:
     t = time.perf_counter()
@@ -117,14 +118,24 @@ while True:
     if block is None:
         break
     n += len(block)
-    for s, fz in feats.items():
-        parts[s].append(fz.push(block))
-out = {s: F.WindowFeatures.concat(parts[s] + [fz.finish()]) for s, fz in feats.items()}
-level = next(iter(out.values())).level_db
+    for key, st in streams.items():
+        t = time.perf_counter()
+        parts[key].append(st.push(block))
+        stream_time[key] += time.perf_counter() - t
+out = {}
+for key, st in streams.items():
+    t = time.perf_counter()
+    last = st.finish()
+    stream_time[key] += time.perf_counter() - t
+    out[key] = type(last).concat(parts[key] + [last])
+for key, seconds in stream_time.items():  # spectral streams are split into STFT/frame features and pooling above
+    if reps[key].card()["kind"] != "spectral":
+        T[f"stream_{reps[key].card()['kind']}"] = seconds
+level = out[models[0].inputs[0].key].level_db
 silent = level < F.SILENCE_FLOOR_DB
 for m in models:
     t = time.perf_counter()
-    X = out[m.spec].X
+    X = np.hstack([out[rep.key].X for rep in m.inputs])
     proba = np.full((len(X), len(m.labels)), np.nan)
     proba[~silent] = m.predict_proba(X[~silent])
     smooth_probabilities(proba, width=m.smooth, valid=~silent)
@@ -198,9 +209,10 @@ def main() -> None:
                 print(f"    waiting for decoded audio {T['decode_wait']:.2f} s")
                 for n_fft in (512, 1024):
                     if f"stft_and_frame_features_{n_fft}" in T:
-                        print(f"    n_fft {n_fft}: filter banks {T[f'filter_banks_{n_fft}'] * 1000:.1f} ms, "
+                        print(f"    n_fft {n_fft}: set-up {T[f'setup_spectral_{n_fft}'] * 1000:.1f} ms, "
                               f"STFT + frame features {T[f'stft_and_frame_features_{n_fft}']:.2f} s, "
                               f"pooling {T[f'pooling_{n_fft}']:.2f} s")
+                print("    other inputs: " + ", ".join(f"{k[7:]} {v:.2f} s" for k, v in T.items() if k.startswith("stream_")))
                 print("    models: " + ", ".join(f"{k[6:]} {v:.3f} s" for k, v in T.items() if k.startswith("model_")))
                 print("    writing: " + ", ".join(f"{k[6:]} {v:.3f} s" for k, v in T.items() if k.startswith("write_")))
 
