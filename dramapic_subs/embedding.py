@@ -437,3 +437,80 @@ class EmbeddingStream:
             return self._embedded[below if i - below < above - i else above]
         mean = self._embedded[below] + self._embedded[above]
         return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+
+
+def embedding_plan(wanted: np.ndarray, *, stride: int) -> list[tuple[int, ...]]:
+    """Which embedded windows each window takes, when only ``wanted`` windows need one.
+
+    Inside each run of wanted windows, every ``stride``-th window from the
+    run's start and the run's last window are embedded; the others take the
+    nearest of those in the same run (both's mean on a tie), so a voice's
+    embedding never comes from across a pause. Unwanted windows take none
+    (a zero embedding).
+    """
+    plan: list[tuple[int, ...]] = [()] * len(wanted)
+    for a, b in _runs(wanted):
+        points = sorted(set(range(a, b + 1, max(1, stride))) | {b})
+        for i in range(a, b + 1):
+            gap = min(abs(k - i) for k in points)
+            plan[i] = tuple(k for k in points if abs(k - i) == gap)
+    return plan
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    m = np.asarray(mask, bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], m, [False]]).astype(int)))
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+
+class GatedEmbeddingStream:
+    """Speaker embeddings of the windows an :func:`embedding_plan` names, over a second pass of the audio.
+
+    The encoder is the analysis's costliest step (~10 ms of CPU per window),
+    so the product runs it only where a voice is likely, once the sound-type
+    model has said where that is.
+    """
+
+    def __init__(self, encoder: SpeakerEncoder, grid, *, plan: list[tuple[int, ...]]) -> None:
+        self.encoder, self.grid, self.plan = encoder, grid, plan
+        self.todo = sorted({k for p in plan for k in p})
+        self._buf = np.zeros(0, np.float32)
+        self._buf0 = 0
+        self._next = 0                  # index into todo
+        self._embedded: dict[int, np.ndarray] = {}
+        self.n_samples = 0
+
+    def push(self, block: np.ndarray) -> None:
+        """Add samples; embed the planned windows now complete."""
+        self.n_samples += len(block)
+        self._buf = np.concatenate([self._buf, np.asarray(block, np.float32)])
+        self._embed(final=False)
+
+    def finish(self) -> EmbeddingWindows:
+        """All windows' embeddings (zeros where the plan names none)."""
+        self._embed(final=True)
+        X = np.zeros((len(self.plan), EMBED_DIM), np.float32)
+        for i, sources in enumerate(self.plan):
+            if sources:
+                mean = np.sum([self._embedded[k] for k in sources], axis=0)
+                X[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return EmbeddingWindows(np.arange(len(self.plan)), X)
+
+    def _embed(self, final: bool) -> None:
+        batch = []
+        while self._next < len(self.todo):
+            k = self.todo[self._next]
+            start, end = self.grid.span(k, self.n_samples if final else None)
+            if not final and end > self.n_samples:
+                break
+            batch.append((k, start, min(end, self.n_samples)))
+            self._next += 1
+        if batch:
+            spans = np.array([(a - self._buf0, b - self._buf0) for _, a, b in batch])
+            self._embedded.update(zip([k for k, _, _ in batch], self.encoder.embed_windows(self._buf, spans)))
+        # Samples before the next planned window are not needed; never drop past what has arrived.
+        keep_from = self.grid.span(self.todo[self._next])[0] if self._next < len(self.todo) else self.n_samples
+        keep_from = min(keep_from, self.n_samples)
+        if keep_from > self._buf0:
+            self._buf = self._buf[keep_from - self._buf0:]
+            self._buf0 = keep_from

@@ -26,6 +26,7 @@ from .progress import Progress
 from .result import Analysis, ModelOutput
 from .summary import Summary, summarize
 from .turns import Turn, TurnModel, find_turns, make_turns, voice_windows
+from .voice import VOICE_MIN, sound_voice_probability
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
 
 SR = 16000
@@ -82,23 +83,12 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
         raise MediaError(f"{path}: no audio stream to analyse")
     grid = make_grid(sr=SR, window_s=window_s, hop_s=hop_s)
     # One stream per distinct input (one STFT per n_fft, one VAD run), however many models share it.
+    # Gated inputs (the speaker encoder) wait for a second pass over the windows where a voice is likely.
     reps = {rep.key: rep for m in models for rep in m.inputs}
-    streams = {key: rep.stream(grid) for key, rep in reps.items()}
-    parts: dict = {key: [] for key in streams}
     progress = progress or Progress(quiet=True)
-    task = progress.task(f"analysing {path.name}", total=info.duration_s or 1.0)
-    n = 0
-    warnings: list[str] = []
-    # One thread per input: the FFTs and array maths release the GIL, so the
-    # analyses share the cores while ffmpeg decodes in its own process.
-    with ThreadPoolExecutor(max_workers=len(streams)) as pool:
-        for block in _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S,
-                                             on_warning=warnings.append)):
-            done = {key: pool.submit(st.push, block) for key, st in streams.items()}
-            for key, future in done.items():
-                parts[key].append(future.result())
-            n += len(block)
-            progress.update(task, n / SR)
+    streams = {key: rep.stream(grid) for key, rep in reps.items() if not getattr(rep, "gated", False)}
+    feats, n, warnings = _stream_pass(path, streams, ffmpeg=ffmpeg, progress=progress, label="analysing",
+                                      total_s=info.duration_s)
     if n == 0:
         raise MediaError(f"{path}: the audio stream is empty (zero length)")
     for message in warnings:
@@ -106,17 +96,57 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     if not warnings and info.duration_s - n / SR > SHORT_DECODE_S:  # one warning per file is enough
         progress.warn(f"{path}: only {n / SR:.1f} s of {info.duration_s:.1f} s decoded (truncated file?); "
                       "captions cover what was decoded")
-    feats = {key: type(parts[key][0]).concat(parts[key] + [st.finish()]) for key, st in streams.items()}
-    progress.update(task, info.duration_s or 1.0)
     # The level comes with the spectral features, which every model's first input is.
     level = feats[models[0].inputs[0].key].level_db
     silent = level < SILENCE_FLOOR_DB
+    ready = [m for m in models if all(rep.key in feats for rep in m.inputs)]
+    outputs = {m.name: _predict(m, np.hstack([feats[rep.key].X for rep in m.inputs]), silent) for m in ready}
+    gated = {key: rep for key, rep in reps.items() if key not in feats}
+    if gated:
+        wanted = ~silent & _voice_likely(outputs, len(silent))
+        streams = {key: rep.stream(grid, wanted=wanted) for key, rep in gated.items()}
+        more, _, _ = _stream_pass(path, streams, ffmpeg=ffmpeg, progress=progress, label="voices in",
+                                  total_s=info.duration_s)
+        feats.update(more)
     X = {m.name: np.hstack([feats[rep.key].X for rep in m.inputs]) for m in models}
-    outputs = [_predict(m, X[m.name], silent) for m in models]
+    outputs.update({m.name: _predict(m, X[m.name], silent) for m in models if m.name not in outputs})
+    ordered = [outputs[m.name] for m in models]
     start, end = grid.cue_times(n)
     return Analysis(source=path, duration_s=n / SR, window_s=grid.window_s, hop_s=grid.hop_s,
-                    start_s=start, end_s=end, level_db=level, silent=silent, models=outputs,
-                    turns=_turns(models, outputs, X, silent, start, end))
+                    start_s=start, end_s=end, level_db=level, silent=silent, models=ordered,
+                    turns=_turns(models, ordered, X, silent, start, end))
+
+
+def _stream_pass(path: Path, streams: dict, *, ffmpeg: str, progress: Progress, label: str,
+                 total_s: float) -> tuple[dict, int, list[str]]:
+    """Decode the file once and feed every block to every stream; their rows per window, samples, warnings."""
+    parts: dict = {key: [] for key in streams}
+    task = progress.task(f"{label} {path.name}", total=total_s or 1.0)
+    n = 0
+    warnings: list[str] = []
+    # One thread per input: the FFTs and array maths release the GIL, so the
+    # analyses share the cores while ffmpeg decodes in its own process.
+    with ThreadPoolExecutor(max_workers=max(1, len(streams))) as pool:
+        for block in _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S,
+                                             on_warning=warnings.append)):
+            done = {key: pool.submit(st.push, block) for key, st in streams.items()}
+            for key, future in done.items():
+                parts[key].append(future.result())
+            n += len(block)
+            progress.update(task, n / SR)
+    feats = {}
+    for key, st in streams.items():
+        last = st.finish()
+        feats[key] = type(last).concat([p for p in parts[key] if p is not None] + [last])
+    progress.update(task, total_s or 1.0)
+    return feats, n, warnings
+
+
+def _voice_likely(outputs: dict[str, ModelOutput], n_windows: int) -> np.ndarray:
+    """Windows where the sound-type model finds a voice likely enough to show its gender (all, without it)."""
+    if SOUND_TYPE not in outputs:
+        return np.ones(n_windows, bool)
+    return np.nan_to_num(sound_voice_probability(outputs[SOUND_TYPE]), nan=0.0) >= VOICE_MIN
 
 
 def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:

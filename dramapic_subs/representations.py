@@ -23,7 +23,7 @@ from typing import Hashable, Protocol
 import numpy as np
 
 from .checksums import sha256_file
-from .embedding import EMBED_DIM, EmbeddingStream, SpeakerEncoder, load_encoder
+from .embedding import EMBED_DIM, EmbeddingStream, GatedEmbeddingStream, SpeakerEncoder, embedding_plan, load_encoder
 from .errors import ModelError
 from .features import FeatureSpec, StreamFeaturizer, feature_names
 from .vad import VAD_FEATURES, SileroWeights, VadStream
@@ -107,8 +107,13 @@ class SpeakerEmbedding:
     def names(self) -> list[str]:
         return [f"spk{i}" for i in range(EMBED_DIM)]
 
-    def stream(self, grid: WindowGrid) -> EmbeddingStream:
-        return EmbeddingStream(self.encoder, grid, stride=self.stride)
+    # Gated: the pipeline runs it in a second pass, only on windows where a voice is likely.
+    gated = True
+
+    def stream(self, grid: WindowGrid, *, wanted: np.ndarray | None = None) -> EmbeddingStream | GatedEmbeddingStream:
+        if wanted is None:
+            return EmbeddingStream(self.encoder, grid, stride=self.stride)
+        return GatedEmbeddingStream(self.encoder, grid, plan=embedding_plan(wanted, stride=self.stride))
 
     def card(self) -> dict:
         return {"kind": "speaker_embedding", "file": self.file, "sha256": self.sha256, "stride": self.stride}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .result import Analysis
+from .result import Analysis, ModelOutput
 
 VOICE_LABELS = ("speech", "song")
 # Chosen out of corpus, never on dev: by tools/voice_threshold.py on the 34,091
@@ -29,7 +29,11 @@ def voice_probability(analysis: Analysis) -> np.ndarray:
     np.ndarray, shape (n_windows,)
         Probability (0-1) that a voice is heard; NaN on silent windows.
     """
-    sound = analysis.model("sound_type")
+    return sound_voice_probability(analysis.model("sound_type"))
+
+
+def sound_voice_probability(sound: ModelOutput) -> np.ndarray:
+    """P(speech) + P(song) per window of a sound-type model's output (NaN where silent)."""
     cols = [sound.labels.index(lab) for lab in VOICE_LABELS if lab in sound.labels]
     return sound.proba[:, cols].sum(axis=1)
 

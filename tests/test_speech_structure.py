@@ -133,3 +133,25 @@ def test_shipped_sound_model_uses_the_vad_and_gender_model_has_turns():
     assert cards["gender"]["turns"]["threshold"] > 0
     for card in cards.values():
         assert 0.25 <= card["temperature"] <= 8
+
+
+def test_gated_embeddings_follow_the_plan_and_stay_inside_each_voiced_run(data_dir):
+    from dramapic_subs.embedding import EmbeddingStream, EmbeddingWindows, GatedEmbeddingStream, embedding_plan, load_encoder
+
+    wanted = np.array([0, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1], bool)
+    plan = embedding_plan(wanted, stride=2)
+    assert plan == [(), (1,), (1, 3), (3,), (4,), (), (), (7,), (8,), (), (10,)]
+    encoder = load_encoder()
+    y = dev_audio(data_dir, "emotiontts_open_db", 10.6)
+    n = GRID.n_cues(len(y))
+    wanted = np.r_[wanted, np.zeros(n - len(wanted), bool)]
+    stream = GatedEmbeddingStream(encoder, GRID, plan=embedding_plan(wanted, stride=2))
+    for i in range(0, len(y), 30011):
+        stream.push(y[i:i + 30011])
+    got = stream.finish()
+    full = EmbeddingStream(encoder, GRID)
+    every = EmbeddingWindows.concat([full.push(y), full.finish()]).X
+    assert len(got.X) == n and not got.X[~wanted].any()  # no voice, no embedding (and no cost)
+    np.testing.assert_allclose(got.X[[1, 3, 4, 7, 8, 10]], every[[1, 3, 4, 7, 8, 10]], atol=1e-5)
+    mean = every[1] + every[3]
+    np.testing.assert_allclose(got.X[2], mean / np.linalg.norm(mean), atol=1e-5)
