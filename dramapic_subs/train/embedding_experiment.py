@@ -252,7 +252,7 @@ def pick_C(train: Windows, kind: str) -> tuple[float, dict[float, float]]:
 
 
 def shipped_odds(bundle: ModelBundle, win: Windows) -> np.ndarray:
-    """Log-odds of male from the shipped gender bundle (unsmoothed, as reports/dev.md)."""
+    """Log-odds of male from the shipped gender bundle (unsmoothed, as reports/accuracy.md)."""
     p = bundle.predict_proba(win.feat)[:, bundle.labels.index("male")]
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
