@@ -31,6 +31,7 @@ import numpy as np
 from .checksums import sha256_file
 from .errors import ModelError, ParameterError
 from .features import mel_filters
+from .windows import WindowRows
 
 SR = 16000
 N_MELS = 40
@@ -327,25 +328,8 @@ def cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 1.0 - num / np.maximum(den, 1e-12)
 
 
-@dataclass
-class EmbeddingWindows:
-    """Speaker embeddings of consecutive windows.
-
-    Attributes
-    ----------
-    index : np.ndarray of int, shape (m,)
-        Window (cue) indices.
-    X : np.ndarray, shape (m, 256)
-    """
-
-    index: np.ndarray
-    X: np.ndarray
-
-    @staticmethod
-    def concat(parts: list["EmbeddingWindows"]) -> "EmbeddingWindows":
-        if not parts:
-            return EmbeddingWindows(np.zeros(0, int), np.zeros((0, EMBED_DIM), np.float32))
-        return EmbeddingWindows(np.concatenate([p.index for p in parts]), np.vstack([p.X for p in parts]))
+# Each window's row of speaker embedding.
+EmbeddingWindows = WindowRows
 
 
 class EmbeddingStream:

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.fft
 
 from .errors import ModelError, ParameterError
-from .windows import WindowGrid
+from .windows import WindowGrid, WindowRows
 
 SR = 16000
 CHUNK = 512       # samples per network step (32 ms)
@@ -120,25 +120,8 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
 
 
-@dataclass
-class VadWindows:
-    """Pooled speech activity of consecutive windows.
-
-    Attributes
-    ----------
-    index : np.ndarray of int, shape (m,)
-        Window (cue) indices.
-    X : np.ndarray, shape (m, len(VAD_FEATURES))
-    """
-
-    index: np.ndarray
-    X: np.ndarray
-
-    @staticmethod
-    def concat(parts: list["VadWindows"]) -> "VadWindows":
-        if not parts:
-            return VadWindows(np.zeros(0, int), np.zeros((0, len(VAD_FEATURES)), np.float32))
-        return VadWindows(np.concatenate([p.index for p in parts]), np.vstack([p.X for p in parts]))
+# Each window's row of pooled VAD features.
+VadWindows = WindowRows
 
 
 class ChunkRunner:

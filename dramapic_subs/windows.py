@@ -84,3 +84,26 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     m = np.asarray(mask, bool)
     edges = np.flatnonzero(np.diff(np.concatenate([[False], m, [False]]).astype(int)))
     return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
+
+
+@dataclass
+class WindowRows:
+    """Rows of consecutive windows, as a stream over the audio hands them out.
+
+    Attributes
+    ----------
+    index : np.ndarray of int, shape (m,)
+        Window (cue) indices.
+    X : np.ndarray, shape (m, width)
+        One row of values per window.
+    """
+
+    index: np.ndarray
+    X: np.ndarray
+
+    @staticmethod
+    def concat(parts: list["WindowRows"], *, width: int = 0) -> "WindowRows":
+        """Parts in order as one; ``width`` columns when there are no parts."""
+        if not parts:
+            return WindowRows(np.zeros(0, int), np.zeros((0, width), np.float32))
+        return WindowRows(np.concatenate([p.index for p in parts]), np.vstack([p.X for p in parts]))
