@@ -5,7 +5,9 @@ scipy) it was saved with, and unpickling runs code. :func:`export` turns the
 estimators the training ships into a flat ``{name: array}`` dict, stored as an
 ``.npz`` that ``np.load(..., allow_pickle=False)`` reads on any numpy;
 :class:`NumpyClassifier` rebuilds the classifier from those arrays and
-reproduces scikit-learn's ``predict_proba`` (to ~1e-15) without importing it.
+reproduces scikit-learn's ``predict_proba`` without importing it (to ~1e-15;
+~1e-7 where scikit-learn itself computes in float32, as for float32 rows into
+a binary logistic output).
 
 Supported, nested in any combination: ``Pipeline`` (``StandardScaler`` steps,
 then a classifier), ``HistGradientBoostingClassifier`` (numerical splits,
@@ -38,7 +40,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _expit(z: np.ndarray) -> np.ndarray:
-    # Two branches so that neither exp overflows; equals scipy.special.expit.
+    # Two branches so that neither exp overflows; scipy.special.expit to rounding.
     out = np.empty_like(z)
     pos = z >= 0
     out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))

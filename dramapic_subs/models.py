@@ -177,7 +177,8 @@ def load_bundle(name: str, *, directory: Path | None = None) -> ModelBundle:
         with np.load(blob, allow_pickle=False) as npz:
             model = estimators.NumpyClassifier({k: npz[k] for k in npz.files})
     except ModelError as exc:
-        raise ModelError(f"{blob}: {exc}; re-export it with this version (dramapic-subs-train export)") from None
+        raise ModelError(f"{blob}: {exc}; use the release that wrote it, or refit it with this one "
+                         "(dramapic-subs-train fit)") from None
     except (OSError, ValueError) as exc:  # not a zip, or an array needing pickle
         raise ModelError(f"{blob}: unreadable model arrays ({exc})") from None
     bundle = bundle_from_card(card, model, directory=directory)
