@@ -464,11 +464,13 @@ class GatedEmbeddingStream:
         self._embedded: dict[int, np.ndarray] = {}
         self.n_samples = 0
 
-    def push(self, block: np.ndarray) -> None:
-        """Add samples; embed the planned windows now complete."""
+    def push(self, block: np.ndarray) -> EmbeddingWindows:
+        """Add samples; embed the planned windows now complete. Rows come out only at :meth:`finish`
+        (a window may take a later one's embedding), so this returns none."""
         self.n_samples += len(block)
         self._buf = np.concatenate([self._buf, np.asarray(block, np.float32)])
         self._embed(final=False)
+        return EmbeddingWindows.concat([], width=EMBED_DIM)
 
     def finish(self) -> EmbeddingWindows:
         """All windows' embeddings (zeros where the plan names none)."""

@@ -99,8 +99,9 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     # The level comes with the spectral features, which every model's first input is.
     level = feats[models[0].inputs[0].key].level_db
     silent = level < SILENCE_FLOOR_DB
-    ready = [m for m in models if all(rep.key in feats for rep in m.inputs)]
-    outputs = {m.name: _predict(m, np.hstack([feats[rep.key].X for rep in m.inputs]), silent) for m in ready}
+    X = {m.name: np.hstack([feats[rep.key].X for rep in m.inputs])
+         for m in models if all(rep.key in feats for rep in m.inputs)}
+    outputs = {m.name: _predict(m, X[m.name], silent) for m in models if m.name in X}
     gated = {key: rep for key, rep in reps.items() if key not in feats}
     if gated:
         wanted = ~silent & _voice_likely(outputs, len(silent))
@@ -108,8 +109,10 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
         more, _, _ = _stream_pass(path, streams, ffmpeg=ffmpeg, progress=progress, label="voices in",
                                   total_s=info.duration_s)
         feats.update(more)
-    X = {m.name: np.hstack([feats[rep.key].X for rep in m.inputs]) for m in models}
-    outputs.update({m.name: _predict(m, X[m.name], silent) for m in models if m.name not in outputs})
+    for m in models:
+        if m.name not in X:  # the models that wait for gated inputs
+            X[m.name] = np.hstack([feats[rep.key].X for rep in m.inputs])
+            outputs[m.name] = _predict(m, X[m.name], silent)
     ordered = [outputs[m.name] for m in models]
     start, end = grid.cue_times(n)
     return Analysis(source=path, duration_s=n / SR, window_s=grid.window_s, hop_s=grid.hop_s,
@@ -137,7 +140,7 @@ def _stream_pass(path: Path, streams: dict, *, ffmpeg: str, progress: Progress, 
     feats = {}
     for key, st in streams.items():
         last = st.finish()
-        feats[key] = type(last).concat([p for p in parts[key] if p is not None] + [last])
+        feats[key] = type(last).concat(parts[key] + [last])
     progress.update(task, total_s or 1.0)
     return feats, n, warnings
 
