@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .pipeline import FileReport, Options
     from .progress import Progress
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]})
 PROG = "dramapic-subs"
 

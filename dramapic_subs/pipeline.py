@@ -25,8 +25,8 @@ from .placement import Placement
 from .progress import Progress
 from .result import Analysis, ModelOutput
 from .summary import Summary, summarize
-from .turns import Turn, TurnModel, find_turns, make_turns, voice_windows
-from .voice import VOICE_MIN, sound_voice_probability
+from .turns import Turn, TurnModel, find_turns, make_turns
+from .voice import voice_likely
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
 
 SR = 16000
@@ -104,7 +104,7 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     outputs = {m.name: _predict(m, X[m.name], silent) for m in models if m.name in X}
     gated = {key: rep for key, rep in reps.items() if key not in feats}
     if gated:
-        wanted = ~silent & _voice_likely(outputs, len(silent))
+        wanted = _embed_where(outputs, silent)
         streams = {key: rep.stream(grid, wanted=wanted) for key, rep in gated.items()}
         more, _, _ = _stream_pass(path, streams, ffmpeg=ffmpeg, progress=progress, label="voices in",
                                   total_s=info.duration_s)
@@ -145,11 +145,11 @@ def _stream_pass(path: Path, streams: dict, *, ffmpeg: str, progress: Progress, 
     return feats, n, warnings
 
 
-def _voice_likely(outputs: dict[str, ModelOutput], n_windows: int) -> np.ndarray:
-    """Windows where the sound-type model finds a voice likely enough to show its gender (all, without it)."""
+def _embed_where(outputs: dict[str, ModelOutput], silent: np.ndarray) -> np.ndarray:
+    """Windows the gated inputs compute: where a voice is likely (every non-silent one without a sound model)."""
     if SOUND_TYPE not in outputs:
-        return np.ones(n_windows, bool)
-    return np.nan_to_num(sound_voice_probability(outputs[SOUND_TYPE]), nan=0.0) >= VOICE_MIN
+        return ~silent
+    return voice_likely(outputs[SOUND_TYPE], silent)
 
 
 def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:
@@ -198,7 +198,7 @@ def _predict(model: ModelBundle, X: np.ndarray, silent: np.ndarray) -> ModelOutp
 
 def _turns(models: list[ModelBundle], outputs: list[ModelOutput], X: dict[str, np.ndarray], silent: np.ndarray,
            start: np.ndarray, end: np.ndarray) -> list[Turn]:
-    """Speech turns where a voice is the likeliest sound, with the gender model's per-turn answer."""
+    """Speech turns over the windows where a voice is likely, with the gender model's per-turn answer."""
     by_name = {m.name: (m, out) for m, out in zip(models, outputs)}
     if SOUND_TYPE not in by_name or GENDER not in by_name:
         return []
@@ -206,7 +206,7 @@ def _turns(models: list[ModelBundle], outputs: list[ModelOutput], X: dict[str, n
     gender, gender_out = by_name[GENDER]
     card = gender.meta.get("turns")
     model = TurnModel.from_card(card, gender.feature_names) if card else None
-    spans = find_turns(voice_windows(sound.proba, sound.labels, silent), X[GENDER], model=model,
+    spans = find_turns(voice_likely(sound, silent), X[GENDER], model=model,
                        gender_proba=gender_out.proba)
     return make_turns(spans, gender_out.proba, gender_out.labels, start, end)
 

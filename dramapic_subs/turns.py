@@ -3,7 +3,8 @@
 A gender model that answers window by window flips a speaker back and forth
 whenever one window sounds a little lower or higher. A person keeps their
 voice for a whole turn, so the product decides gender per turn: windows where
-speech (or song) is the likeliest sound are joined into runs, each run is
+a voice is likely (:func:`dramapic_subs.voice.voice_likely`, the rule that
+also gates the speaker encoder and the captions) are joined into runs, each run is
 split where the speaker seems to change, and the turn's gender is the mean
 of its windows' log-odds.
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .result import Analysis
-from .voice import VOICE_LABELS
+from .voice import voiced
 from .windows import runs
 
 VOICE_COLUMNS = tuple([f"mfcc{i}_mean" for i in range(1, 13)] + ["centroid_mean", "f0_median", "f0_p10", "f0_p90"])
@@ -128,7 +129,7 @@ def find_turns(voice: np.ndarray, X: np.ndarray | None, *, model: TurnModel | No
     Parameters
     ----------
     voice : np.ndarray of bool, shape (n,)
-        Windows where a voice (speech or song) is the likeliest sound.
+        Windows where a voice (speech or song) is likely (:func:`dramapic_subs.voice.voice_likely`).
     X : np.ndarray, shape (n, n_features), or None
         The gender model's input per window.
     model : TurnModel or None
@@ -167,18 +168,12 @@ def make_turns(spans: list[tuple[int, int]], gender_proba: np.ndarray, labels: l
             for a, b in spans]
 
 
-def voice_windows(sound_proba: np.ndarray, labels: list[str], silent: np.ndarray) -> np.ndarray:
-    """Windows whose likeliest sound type carries a voice (speech or song)."""
-    top = np.argmax(np.nan_to_num(sound_proba, nan=0.0), axis=1)
-    return ~silent & np.isin(np.asarray(labels)[top], VOICE_LABELS)
-
-
 def speech_turns(analysis: Analysis) -> list[Turn]:
     """The analysis's turns; for an analysis made without them, one turn per run of voiced windows."""
     if analysis.turns:
         return list(analysis.turns)
-    sound, gender = analysis.model("sound_type"), analysis.model("gender")
-    spans = find_turns(voice_windows(sound.proba, sound.labels, analysis.silent), None, model=None)
+    gender = analysis.model("gender")
+    spans = find_turns(voiced(analysis), None, model=None)
     return make_turns(spans, gender.proba, gender.labels, analysis.start_s, analysis.end_s)
 
 

@@ -1,9 +1,10 @@
-"""How likely a voice is in each window: the gate for showing gender.
+"""How likely a voice is in each window: the one rule for "a voice is here".
 
-The gender model runs on every non-silent window, so on music or noise its
-answer means nothing. Captions show it only where a voice (speech or song) is
-likely enough; the timeline fades it by the same probability; the JSON keeps
-every probability regardless.
+The gender model's answer means nothing on music or noise. One rule decides
+where a voice (speech or song) is likely enough, and serves everything that
+needs it: the windows the speaker encoder embeds, the speech turns, and the
+captions that show a gender. The timeline fades gender by the same
+probability; the JSON keeps every probability regardless.
 """
 from __future__ import annotations
 
@@ -38,7 +39,11 @@ def sound_voice_probability(sound: ModelOutput) -> np.ndarray:
     return sound.proba[:, cols].sum(axis=1)
 
 
+def voice_likely(sound: ModelOutput, silent: np.ndarray) -> np.ndarray:
+    """Non-silent windows where P(speech) + P(song) >= ``VOICE_MIN`` (bool, shape (n_windows,))."""
+    return ~np.asarray(silent, bool) & (np.nan_to_num(sound_voice_probability(sound), nan=0.0) >= VOICE_MIN)
+
+
 def voiced(analysis: Analysis) -> np.ndarray:
     """Windows where a voice is likely enough to show its gender (bool, shape (n_windows,))."""
-    p = voice_probability(analysis)
-    return np.nan_to_num(p, nan=0.0) >= VOICE_MIN
+    return voice_likely(analysis.model("sound_type"), analysis.silent)
