@@ -27,13 +27,38 @@ def _cycle() -> np.ndarray:
     return (0.2 * np.concatenate([voiced, tonal, noise])).astype(np.float32)
 
 
-def one_minute(ffmpeg: str, folder: Path, *, video: bool) -> Path:
-    """The one-minute unit: AAC in m4a, or under a 320x240 5 fps test picture in mp4."""
-    out = folder / ("unit.mp4" if video else "unit.m4a")
+def _speech_minute(data_dir: Path) -> np.ndarray:
+    """One minute of real recorded speech: dev clips of several speakers and both genders, in manifest order.
+
+    Every window then needs the speaker encoder: the analysis's costliest case.
+    """
+    import csv
+
+    from dramapic_subs.media import read_audio
+
+    out, need = [], SR * 60
+    with open(data_dir / "manifest.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == "dev" and r["category"] == "speech"]
+    for row in rows[::7]:  # spread over speakers and corpora
+        y = read_audio(data_dir / row["path"], sr=SR)
+        out.append(y)
+        need -= len(y)
+        if need <= 0:
+            break
+    return np.concatenate(out)[:SR * 60]
+
+
+def one_minute(ffmpeg: str, folder: Path, *, video: bool, speech_from: Path | None = None) -> Path:
+    """The one-minute unit: AAC in m4a, or under a 320x240 5 fps test picture in mp4.
+
+    The soundtrack is the synthetic cycle, or real speech from ``speech_from``
+    (the data folder) throughout.
+    """
+    out = folder / (("speech_" if speech_from else "") + ("unit.mp4" if video else "unit.m4a"))
     if out.exists():
         return out
     wav = folder / "unit.wav"
-    sf.write(wav, np.tile(_cycle(), 2), SR)
+    sf.write(wav, _speech_minute(speech_from) if speech_from else np.tile(_cycle(), 2), SR)
     args = [ffmpeg, "-v", "error", "-y"]
     if video:
         args += ["-f", "lavfi", "-i", "testsrc2=s=320x240:r=5:d=60"]
@@ -46,11 +71,13 @@ def one_minute(ffmpeg: str, folder: Path, *, video: bool) -> Path:
     return out
 
 
-def make_input(ffmpeg: str, minutes: float, folder: Path, *, video: bool = True) -> Path:
-    """A ``minutes``-long input (whole minutes, at least one) made by looping the unit."""
-    unit = one_minute(ffmpeg, folder, video=video)
+def make_input(ffmpeg: str, minutes: float, folder: Path, *, video: bool = True,
+               speech_from: Path | None = None) -> Path:
+    """A ``minutes``-long input (whole minutes, at least one) made by looping the unit
+    (of real speech from the data folder ``speech_from``, if given)."""
+    unit = one_minute(ffmpeg, folder, video=video, speech_from=speech_from)
     n = max(1, round(minutes))
-    out = folder / f"bench_{n}min.{'mp4' if video else 'm4a'}"
+    out = folder / f"bench_{'speech_' if speech_from else ''}{n}min.{'mp4' if video else 'm4a'}"
     if not out.exists():
         subprocess.run([ffmpeg, "-v", "error", "-y", "-stream_loop", str(n - 1), "-i", str(unit),
                         "-c", "copy", "-t", str(n * 60), str(out)], check=True)

@@ -1,6 +1,6 @@
 """Analysis speed: x real time of the analysis against a bare ffmpeg decode, per stage, with peak memory.
 
-    python benchmarks/analysis_speed.py [--minutes 1 10 60] [--repeat 3] [--tree NAME=PATH ...]
+    python benchmarks/analysis_speed.py [--minutes 1 10 60] [--repeat 3] [--tree NAME=PATH ...] [--speech]
 
 With ``--tree``, every job runs once per named source tree (its
 ``dramapic_subs`` imported through PYTHONPATH, e.g. ``before=/tmp/head`` made
@@ -9,7 +9,8 @@ so two revisions are compared under the same load.
 
 Builds a test video per length (a moving 320x240 test picture over a soundtrack
 cycling through speech-like sound, a chord and noise; longer ones loop a
-one-minute file), then measures side by side in one run, each job in a fresh
+one-minute file; with ``--speech``, one minute of real dev speech instead, so
+that every window runs the speaker encoder), then measures side by side in one run, each job in a fresh
 process so that every peak memory figure is its own:
 
 * decode: ffmpeg alone decoding the audio track to 16 kHz mono float32 and
@@ -41,6 +42,8 @@ from _measure import NEUTRAL_DIR, PYTHON, best, machine, measure, python_job, tr
 from _media import make_input, make_warmup  # noqa: E402
 
 from dramapic_subs.media import find_ffmpeg  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 DECODE = r"""
 import json, sys, time
@@ -161,6 +164,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each job (the fastest counts); "
                         "inputs of 30 min or more run once")
     parser.add_argument("--no-stages", action="store_true", help="skip the per-stage breakdown")
+    parser.add_argument("--speech", action="store_true",
+                        help="soundtrack of real dev speech throughout (from ../shared/data): every window "
+                             "runs the speaker encoder, the costliest case")
     parser.add_argument("--tree", action="append", default=[], metavar="NAME=PATH",
                         help="a source tree to benchmark (repeatable; default: the installed dramapic_subs)")
     args = parser.parse_args()
@@ -174,7 +180,7 @@ def main() -> None:
         folder = Path(tmp)
         warm = make_warmup(ffmpeg, folder)
         for minutes in args.minutes:
-            video = make_input(ffmpeg, minutes, folder, video=True)
+            video = make_input(ffmpeg, minutes, folder, video=True, speech_from=DATA if args.speech else None)
             seconds = round(minutes) * 60
             reps = args.repeat if minutes < 30 else 1
             runs = {name: {"decode": [], "analysis": [], "cli": []} for name in trees}

@@ -447,56 +447,86 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2])]
 
 
-class GatedEmbeddingStream:
-    """Speaker embeddings of the windows an :func:`embedding_plan` names, over a second pass of the audio.
+class VoicedEmbeddingStream:
+    """Speaker embeddings of the windows where a voice is likely, decided as the audio streams by.
 
     The encoder is the analysis's costliest step (~10 ms of CPU per window),
-    so the product runs it only where a voice is likely, once the sound-type
-    model has said where that is.
+    so the product runs it only where the sound-type model finds a voice
+    likely. The pipeline tells this stream, with each block, which further
+    windows are wanted (in window order, as the sound model gets to them);
+    the windows :func:`embedding_plan` would pick are embedded as soon as
+    their samples are here, in the same decode pass as every other input.
     """
 
-    def __init__(self, encoder: SpeakerEncoder, grid, *, plan: list[tuple[int, ...]]) -> None:
-        self.encoder, self.grid, self.plan = encoder, grid, plan
-        self.todo = sorted({k for p in plan for k in p})
-        self._buf = np.zeros(0, np.float32)
-        self._buf0 = 0
-        self._next = 0                  # index into todo
+    def __init__(self, encoder: SpeakerEncoder, grid, *, stride: int = 1) -> None:
+        if grid.sr != SR:
+            raise ParameterError(f"the speaker encoder runs at {SR} Hz, not {grid.sr} Hz")
+        self.encoder, self.grid, self.stride = encoder, grid, max(1, int(stride))
+        self._wanted: list[bool] = []   # the decision for each window so far
+        self._run_start: int | None = None  # first window of the wanted run still open
+        self._todo: list[int] = []      # planned windows waiting for their samples
         self._embedded: dict[int, np.ndarray] = {}
+        self._buf = np.zeros(0, np.float32)
+        self._buf0 = 0                  # sample index of _buf[0]
         self.n_samples = 0
 
-    def push(self, block: np.ndarray) -> EmbeddingWindows:
-        """Add samples; embed the planned windows now complete. Rows come out only at :meth:`finish`
-        (a window may take a later one's embedding), so this returns none."""
+    def push(self, block: np.ndarray, wanted: np.ndarray) -> EmbeddingWindows:
+        """Add samples and the decisions for the next windows; embed the planned windows now complete.
+
+        Rows come out only at :meth:`finish` (a window may take a later
+        one's embedding), so this returns none.
+        """
         self.n_samples += len(block)
         self._buf = np.concatenate([self._buf, np.asarray(block, np.float32)])
+        self._decide(wanted)
         self._embed(final=False)
         return EmbeddingWindows.concat([], width=EMBED_DIM)
 
-    def finish(self) -> EmbeddingWindows:
-        """All windows' embeddings (zeros where the plan names none)."""
+    def finish(self, wanted: np.ndarray) -> EmbeddingWindows:
+        """The last decisions; every window's embedding (zeros where none is wanted)."""
+        self._decide(wanted)
+        if self._run_start is not None:
+            self._close_run(len(self._wanted) - 1)
         self._embed(final=True)
-        X = np.zeros((len(self.plan), EMBED_DIM), np.float32)
-        for i, sources in enumerate(self.plan):
+        plan = embedding_plan(np.array(self._wanted, bool), stride=self.stride)
+        X = np.zeros((len(plan), EMBED_DIM), np.float32)
+        for i, sources in enumerate(plan):
             if sources:
                 mean = np.sum([self._embedded[k] for k in sources], axis=0)
                 X[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-        return EmbeddingWindows(np.arange(len(self.plan)), X)
+        return EmbeddingWindows(np.arange(len(plan)), X)
+
+    def _decide(self, wanted: np.ndarray) -> None:
+        """Plan as :func:`embedding_plan`: each run's first window, every ``stride``-th after it, its last."""
+        for w in np.asarray(wanted, bool):
+            i = len(self._wanted)
+            if w and self._run_start is None:
+                self._run_start = i
+                self._todo.append(i)
+            elif w and (i - self._run_start) % self.stride == 0:
+                self._todo.append(i)
+            elif not w and self._run_start is not None:
+                self._close_run(i - 1)
+            self._wanted.append(bool(w))
+
+    def _close_run(self, last: int) -> None:
+        if (last - self._run_start) % self.stride:  # not already planned as a stride point
+            self._todo.append(last)
+        self._run_start = None
 
     def _embed(self, final: bool) -> None:
         batch = []
-        while self._next < len(self.todo):
-            k = self.todo[self._next]
-            start, end = self.grid.span(k, self.n_samples if final else None)
+        while self._todo:
+            start, end = self.grid.span(self._todo[0], self.n_samples if final else None)
             if not final and end > self.n_samples:
                 break
-            batch.append((k, start, min(end, self.n_samples)))
-            self._next += 1
+            batch.append((self._todo.pop(0), start, min(end, self.n_samples)))
         if batch:
             spans = np.array([(a - self._buf0, b - self._buf0) for _, a, b in batch])
             self._embedded.update(zip([k for k, _, _ in batch], self.encoder.embed_windows(self._buf, spans)))
-        # Samples before the next planned window are not needed; never drop past what has arrived.
-        keep_from = self.grid.span(self.todo[self._next])[0] if self._next < len(self.todo) else self.n_samples
-        keep_from = min(keep_from, self.n_samples)
+        # Keep what a planned window or an open run's possible last window may still need.
+        first = self._todo[0] if self._todo else max(0, len(self._wanted) - 1)
+        keep_from = min(self.grid.span(first)[0], self.n_samples)
         if keep_from > self._buf0:
             self._buf = self._buf[keep_from - self._buf0:]
             self._buf0 = keep_from

@@ -26,7 +26,7 @@ from .progress import Progress
 from .result import Analysis, ModelOutput
 from .summary import Summary, summarize
 from .turns import Turn, TurnModel, find_turns, make_turns
-from .voice import voice_likely
+from .voice import VoiceGate, voice_likely
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
 
 SR = 16000
@@ -83,11 +83,9 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
         raise MediaError(f"{path}: no audio stream to analyse")
     grid = make_grid(sr=SR, window_s=window_s, hop_s=hop_s)
     # One stream per distinct input (one STFT per n_fft, one VAD run), however many models share it.
-    # Gated inputs (the speaker encoder) wait for a second pass over the windows where a voice is likely.
     reps = {rep.key: rep for m in models for rep in m.inputs}
     progress = progress or Progress(quiet=True)
-    streams = {key: rep.stream(grid) for key, rep in reps.items() if not getattr(rep, "gated", False)}
-    feats, n, warnings = _stream_pass(path, streams, ffmpeg=ffmpeg, progress=progress, label="analysing",
+    feats, n, warnings = _stream_pass(path, reps, models, grid, ffmpeg=ffmpeg, progress=progress,
                                       total_s=info.duration_s)
     if n == 0:
         raise MediaError(f"{path}: the audio stream is empty (zero length)")
@@ -96,23 +94,10 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     if not warnings and info.duration_s - n / SR > SHORT_DECODE_S:  # one warning per file is enough
         progress.warn(f"{path}: only {n / SR:.1f} s of {info.duration_s:.1f} s decoded (truncated file?); "
                       "captions cover what was decoded")
-    # The level comes with the spectral features, which every model's first input is.
-    level = feats[models[0].inputs[0].key].level_db
+    level = feats[_level_key(models)].level_db
     silent = level < SILENCE_FLOOR_DB
-    X = {m.name: np.hstack([feats[rep.key].X for rep in m.inputs])
-         for m in models if all(rep.key in feats for rep in m.inputs)}
-    outputs = {m.name: _predict(m, X[m.name], silent) for m in models if m.name in X}
-    gated = {key: rep for key, rep in reps.items() if key not in feats}
-    if gated:
-        wanted = _embed_where(outputs, silent)
-        streams = {key: rep.stream(grid, wanted=wanted) for key, rep in gated.items()}
-        more, _, _ = _stream_pass(path, streams, ffmpeg=ffmpeg, progress=progress, label="voices in",
-                                  total_s=info.duration_s)
-        feats.update(more)
-    for m in models:
-        if m.name not in X:  # the models that wait for gated inputs
-            X[m.name] = np.hstack([feats[rep.key].X for rep in m.inputs])
-            outputs[m.name] = _predict(m, X[m.name], silent)
+    X = {m.name: np.hstack([feats[rep.key].X for rep in m.inputs]) for m in models}
+    outputs = {m.name: _predict(m, X[m.name], silent) for m in models}
     ordered = [outputs[m.name] for m in models]
     start, end = grid.cue_times(n)
     return Analysis(source=path, duration_s=n / SR, window_s=grid.window_s, hop_s=grid.hop_s,
@@ -120,36 +105,55 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
                     turns=_turns(models, ordered, X, silent, start, end))
 
 
-def _stream_pass(path: Path, streams: dict, *, ffmpeg: str, progress: Progress, label: str,
+def _level_key(models: list[ModelBundle]) -> tuple:
+    """The input whose rows carry each window's level: the first model's first (spectral) input."""
+    return models[0].inputs[0].key
+
+
+def _stream_pass(path: Path, reps: dict, models: list[ModelBundle], grid, *, ffmpeg: str, progress: Progress,
                  total_s: float) -> tuple[dict, int, list[str]]:
-    """Decode the file once and feed every block to every stream; their rows per window, samples, warnings."""
-    parts: dict = {key: [] for key in streams}
-    task = progress.task(f"{label} {path.name}", total=total_s or 1.0)
+    """Decode the file once and feed every block to every input's stream; their rows per window, samples,
+    warnings.
+
+    Gated inputs (the speaker encoder) are told with each block which
+    windows the sound model has found voiced so far; each works on block k
+    while the other inputs take block k + 1.
+    """
+    plain = {key: rep.stream(grid) for key, rep in reps.items() if not getattr(rep, "gated", False)}
+    gated = {key: rep.stream(grid, gated=True) for key, rep in reps.items() if getattr(rep, "gated", False)}
+    sound = next((m for m in models if m.name == SOUND_TYPE), None)
+    gate = VoiceGate(sound, level_key=_level_key(models)) if gated else None
+    parts: dict = {key: [] for key in reps}
+    running: dict = {}
+    task = progress.task(f"analysing {path.name}", total=total_s or 1.0)
     n = 0
     warnings: list[str] = []
     # One thread per input: the FFTs and array maths release the GIL, so the
     # analyses share the cores while ffmpeg decodes in its own process.
-    with ThreadPoolExecutor(max_workers=max(1, len(streams))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, len(reps))) as pool:
         for block in _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S,
                                              on_warning=warnings.append)):
-            done = {key: pool.submit(st.push, block) for key, st in streams.items()}
-            for key, future in done.items():
-                parts[key].append(future.result())
+            done = {key: pool.submit(st.push, block) for key, st in plain.items()}
+            rows = {key: future.result() for key, future in done.items()}
+            wanted = gate.add(rows) if gate else None
+            for key, st in gated.items():
+                if key in running:  # a stream takes one block at a time
+                    parts[key].append(running.pop(key).result())
+                running[key] = pool.submit(st.push, block, wanted)
+            for key, r in rows.items():
+                parts[key].append(r)
             n += len(block)
             progress.update(task, n / SR)
-    feats = {}
-    for key, st in streams.items():
-        last = st.finish()
-        feats[key] = type(last).concat(parts[key] + [last])
+        rows = {key: st.finish() for key, st in plain.items()}
+        for key, r in rows.items():
+            parts[key].append(r)
+        wanted = gate.add(rows, final=True) if gate else None
+        for key, st in gated.items():
+            if key in running:
+                parts[key].append(running.pop(key).result())
+            parts[key].append(st.finish(wanted))
     progress.update(task, total_s or 1.0)
-    return feats, n, warnings
-
-
-def _embed_where(outputs: dict[str, ModelOutput], silent: np.ndarray) -> np.ndarray:
-    """Windows the gated inputs compute: where a voice is likely (every non-silent one without a sound model)."""
-    if SOUND_TYPE not in outputs:
-        return ~silent
-    return voice_likely(outputs[SOUND_TYPE], silent)
+    return {key: type(p[-1]).concat(p) for key, p in parts.items()}, n, warnings
 
 
 def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:

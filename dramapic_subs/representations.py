@@ -5,7 +5,10 @@ order of its card's ``inputs`` list. Each input turns a stream of decoded
 blocks into rows for complete windows (``push``/``finish``, both returning
 an object with ``index`` and ``X``), so the pipeline feeds every input the
 same way and a new representation is one more class here, never a branch in
-the pipeline.
+the pipeline. A *gated* input (``gated = True``: too costly to run
+everywhere) is computed only where a voice is likely: its product stream's
+``push(block, wanted)`` and ``finish(wanted)`` also take the decisions
+(bool per window, in order) for the windows the sound model has reached.
 
 * ``spectral``: the pooled STFT features of :mod:`dramapic_subs.features`
   at the bundle's n_fft.
@@ -23,7 +26,7 @@ from typing import Hashable, Protocol
 import numpy as np
 
 from .checksums import sha256_file
-from .embedding import EMBED_DIM, EmbeddingStream, GatedEmbeddingStream, SpeakerEncoder, embedding_plan, load_encoder
+from .embedding import EMBED_DIM, EmbeddingStream, SpeakerEncoder, VoicedEmbeddingStream, load_encoder
 from .errors import ModelError
 from .features import FeatureSpec, StreamFeaturizer, feature_names
 from .vad import VAD_FEATURES, SileroWeights, VadStream
@@ -107,13 +110,14 @@ class SpeakerEmbedding:
     def names(self) -> list[str]:
         return [f"spk{i}" for i in range(EMBED_DIM)]
 
-    # Gated: the pipeline runs it in a second pass, only on windows where a voice is likely.
+    # Gated: the product computes it only on windows where a voice is likely.
     gated = True
 
-    def stream(self, grid: WindowGrid, *, wanted: np.ndarray | None = None) -> EmbeddingStream | GatedEmbeddingStream:
-        if wanted is None:
-            return EmbeddingStream(self.encoder, grid, stride=self.stride)
-        return GatedEmbeddingStream(self.encoder, grid, plan=embedding_plan(wanted, stride=self.stride))
+    def stream(self, grid: WindowGrid, *, gated: bool = False) -> EmbeddingStream | VoicedEmbeddingStream:
+        """Every ``stride``-th window's embedding (training), or with ``gated`` only where told."""
+        if gated:
+            return VoicedEmbeddingStream(self.encoder, grid, stride=self.stride)
+        return EmbeddingStream(self.encoder, grid, stride=self.stride)
 
     def card(self) -> dict:
         return {"kind": "speaker_embedding", "file": self.file, "sha256": self.sha256, "stride": self.stride}

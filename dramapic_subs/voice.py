@@ -8,8 +8,13 @@ probability; the JSON keeps every probability regardless.
 """
 from __future__ import annotations
 
+from typing import Hashable
+
 import numpy as np
 
+from .errors import ModelError
+from .features import SILENCE_FLOOR_DB
+from .models import ModelBundle, smooth_probabilities
 from .result import Analysis, ModelOutput
 
 VOICE_LABELS = ("speech", "song")
@@ -35,8 +40,12 @@ def voice_probability(analysis: Analysis) -> np.ndarray:
 
 def sound_voice_probability(sound: ModelOutput) -> np.ndarray:
     """P(speech) + P(song) per window of a sound-type model's output (NaN where silent)."""
-    cols = [sound.labels.index(lab) for lab in VOICE_LABELS if lab in sound.labels]
-    return sound.proba[:, cols].sum(axis=1)
+    return _voice_columns(sound.proba, sound.labels)
+
+
+def _voice_columns(proba: np.ndarray, labels: list[str]) -> np.ndarray:
+    cols = [labels.index(lab) for lab in VOICE_LABELS if lab in labels]
+    return proba[:, cols].sum(axis=1)
 
 
 def voice_likely(sound: ModelOutput, silent: np.ndarray) -> np.ndarray:
@@ -47,3 +56,80 @@ def voice_likely(sound: ModelOutput, silent: np.ndarray) -> np.ndarray:
 def voiced(analysis: Analysis) -> np.ndarray:
     """Windows where a voice is likely enough to show its gender (bool, shape (n_windows,))."""
     return voice_likely(analysis.model("sound_type"), analysis.silent)
+
+
+class VoiceGate:
+    """:func:`voice_likely`, decided window by window while the audio streams by.
+
+    Inputs that cost much (the speaker encoder) run only where a voice is
+    likely, in the same decode pass as the rest. The gate is handed each
+    block's rows of the other inputs; once every input of the sound-type
+    model has a window, it predicts it, smooths as the finished analysis
+    will (waiting ``smooth // 2`` windows for the right-hand neighbours) and
+    hands out the decisions in window order: the same windows
+    :func:`voice_likely` finds on the finished analysis.
+
+    Parameters
+    ----------
+    sound : ModelBundle or None
+        The sound-type model; None: every non-silent window is wanted.
+    level_key : hashable
+        The input whose rows carry ``level_db`` (the spectral features).
+    """
+
+    def __init__(self, sound: ModelBundle | None, *, level_key: Hashable) -> None:
+        if sound is not None and any(getattr(rep, "gated", False) for rep in sound.inputs):
+            raise ModelError("the sound-type model cannot itself take an input that waits for its answer")
+        self.sound, self.level_key = sound, level_key
+        self.keys = [rep.key for rep in sound.inputs] if sound is not None else []
+        self.half = sound.smooth // 2 if sound is not None else 0
+        self._pending: dict[Hashable, list[np.ndarray]] = {k: [] for k in self.keys}
+        self._pending_level: list[np.ndarray] = []
+        self._proba = np.zeros((0, len(sound.labels) if sound is not None else 0))
+        self._silent = np.zeros(0, bool)
+        self._tail0 = 0        # window index of _proba[0]
+        self.n_decided = 0
+
+    def add(self, rows: dict, *, final: bool = False) -> np.ndarray:
+        """Take more rows (``rows[key]`` with ``index``, ``X``, and ``level_db`` for the level key);
+        return the decisions (bool) for the next windows, possibly none."""
+        for key in self._pending:
+            if key in rows:
+                self._pending[key].append(rows[key].X)
+        if self.level_key in rows:
+            self._pending_level.append(rows[self.level_key].level_db)
+        self._predict_ready()
+        upto = self._tail0 + len(self._silent) - (0 if final else self.half)
+        if upto <= self.n_decided:
+            return np.zeros(0, bool)
+        valid = ~self._silent
+        if self.sound is not None:
+            proba = smooth_probabilities(self._proba, width=self.sound.smooth, valid=valid)
+            voice = np.nan_to_num(_voice_columns(proba, self.sound.labels), nan=0.0) >= VOICE_MIN
+        else:
+            voice = np.ones(len(valid), bool)
+        sel = slice(self.n_decided - self._tail0, upto - self._tail0)
+        decided = valid[sel] & voice[sel]
+        self.n_decided = upto
+        drop = max(0, self.n_decided - self.half - self._tail0)  # no later smoothing reaches them
+        self._proba, self._silent, self._tail0 = self._proba[drop:], self._silent[drop:], self._tail0 + drop
+        return decided
+
+    def _predict_ready(self) -> None:
+        """Predict the windows every needed input now has."""
+        level = np.concatenate(self._pending_level) if self._pending_level else np.zeros(0)
+        cols = {key: np.vstack(parts) for key, parts in self._pending.items() if parts}
+        if len(cols) < len(self._pending):
+            return
+        ready = min([len(level), *(len(c) for c in cols.values())])
+        if ready == 0:
+            return
+        silent = level[:ready] < SILENCE_FLOOR_DB
+        proba = np.full((ready, self._proba.shape[1]), np.nan)
+        if self.sound is not None and (~silent).any():
+            X = np.hstack([cols[key][:ready] for key in self.keys])
+            proba[~silent] = self.sound.predict_proba(X[~silent])
+        self._proba = np.vstack([self._proba, proba])
+        self._silent = np.concatenate([self._silent, silent])
+        self._pending = {key: [c[ready:]] for key, c in cols.items()}
+        self._pending_level = [level[ready:]]

@@ -136,7 +136,7 @@ def test_shipped_sound_model_uses_the_vad_and_gender_model_has_turns():
 
 
 def test_gated_embeddings_follow_the_plan_and_stay_inside_each_voiced_run(data_dir):
-    from dramapic_subs.embedding import EmbeddingStream, EmbeddingWindows, GatedEmbeddingStream, embedding_plan, load_encoder
+    from dramapic_subs.embedding import EmbeddingStream, EmbeddingWindows, VoicedEmbeddingStream, embedding_plan, load_encoder
 
     wanted = np.array([0, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1], bool)
     plan = embedding_plan(wanted, stride=2)
@@ -145,13 +145,45 @@ def test_gated_embeddings_follow_the_plan_and_stay_inside_each_voiced_run(data_d
     y = dev_audio(data_dir, "emotiontts_open_db", 10.6)
     n = GRID.n_cues(len(y))
     wanted = np.r_[wanted, np.zeros(n - len(wanted), bool)]
-    stream = GatedEmbeddingStream(encoder, GRID, plan=embedding_plan(wanted, stride=2))
-    for i in range(0, len(y), 30011):
-        stream.push(y[i:i + 30011])
-    got = stream.finish()
+    stream = VoicedEmbeddingStream(encoder, GRID, stride=2)
+    told = 0
+    for i in range(0, len(y), 30011):  # decisions arrive in pieces, behind the audio, as in the pipeline
+        block = y[i:i + 30011]
+        known = min(n - 1, max(0, (i + len(block)) // SR - 2))
+        stream.push(block, wanted[told:known])
+        told = known
+    got = stream.finish(wanted[told:])
     full = EmbeddingStream(encoder, GRID)
     every = EmbeddingWindows.concat([full.push(y), full.finish()]).X
     assert len(got.X) == n and not got.X[~wanted].any()  # no voice, no embedding (and no cost)
     np.testing.assert_allclose(got.X[[1, 3, 4, 7, 8, 10]], every[[1, 3, 4, 7, 8, 10]], atol=1e-5)
     mean = every[1] + every[3]
     np.testing.assert_allclose(got.X[2], mean / np.linalg.norm(mean), atol=1e-5)
+
+
+@pytest.mark.parametrize("smooth", [1, 3])
+def test_voice_gate_decides_in_the_stream_what_the_finished_analysis_finds(data_dir, tmp_path, smooth):
+    import dataclasses
+
+    import soundfile as sf
+
+    from dramapic_subs.pipeline import analyze, load_models
+    from dramapic_subs.voice import VoiceGate, voice_likely
+
+    sound, gender = load_models()
+    sound = dataclasses.replace(sound, smooth=smooth)
+    y = np.concatenate([dev_audio(data_dir, "emotiontts_open_db", 6.0), np.zeros(3 * SR, np.float32),
+                        0.3 * white_noise(5.0), tone(4.0), dev_audio(data_dir, "librispeech_resemblyzer", 6.0)])
+    streams = {rep.key: rep.stream(GRID) for rep in sound.inputs}
+    gate = VoiceGate(sound, level_key=sound.inputs[0].key)
+    decided = []
+    for i in range(0, len(y), 23999):  # blocks that end mid-window, unlike the pipeline's 30 s
+        decided.append(gate.add({k: st.push(y[i:i + 23999]) for k, st in streams.items()}))
+    decided.append(gate.add({k: st.finish() for k, st in streams.items()}, final=True))
+    got = np.concatenate(decided)
+    wav = tmp_path / "mix.wav"
+    sf.write(wav, y, SR)
+    analysis = analyze(wav, models=[sound, gender])
+    expected = voice_likely(analysis.model("sound_type"), analysis.silent)
+    assert expected.any() and not expected.all()  # speech and the rest both present
+    assert got.tolist() == expected.tolist()
