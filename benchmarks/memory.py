@@ -1,6 +1,6 @@
 """Long input: peak memory and speed of the CLI on a 3-hour input.
 
-    python benchmarks/memory.py [--hours 3] [--video]
+    python benchmarks/memory.py [--hours 3] [--video] [--speech]
 
 Makes a 3-hour input in seconds (a one-minute AAC soundtrack, see _media.py,
 looped with stream copy; with ``--video`` also a 320x240 test picture in an
@@ -28,6 +28,7 @@ from _media import make_input  # noqa: E402
 from dramapic_subs.media import find_ffmpeg  # noqa: E402
 
 GOAL_MB = 500
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def main() -> None:
@@ -35,12 +36,14 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=3.0)
     parser.add_argument("--video", action="store_true", help="an mp4 with a test picture, not audio-only m4a")
     parser.add_argument("--no-time", action="store_true", help="skip the /usr/bin/time -v cross-check")
+    parser.add_argument("--speech", action="store_true",
+                        help="real dev speech throughout (../shared/data): the speaker encoder runs everywhere")
     args = parser.parse_args()
     ffmpeg = find_ffmpeg()
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        src = make_input(ffmpeg, args.hours * 60, folder, video=args.video)
+        src = make_input(ffmpeg, args.hours * 60, folder, video=args.video, speech_from=DATA if args.speech else None)
         seconds = round(args.hours * 60) * 60
         print(f"input: {src.name}, {seconds / 3600:g} h, {src.stat().st_size / 1e6:.0f} MB")
         cmd = [PYTHON, "-m", "dramapic_subs", str(src), "-o", str(folder), "--format", "srt,vtt,json", "-q",

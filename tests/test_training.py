@@ -1,4 +1,4 @@
-"""The training pipeline on a small slice of ../shared/data: tables, caching, grouped CV, bundles."""
+"""The training pipeline on a small slice of ../shared/data: tables, caching, leave-one-corpus-out, bundles."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import pytest
 from dramapic_subs.errors import ModelError
 from dramapic_subs.features import FeatureSpec, feature_names
 from dramapic_subs.models import ModelBundle, load_bundle, save_bundle
-from dramapic_subs.train import experiments, fit, peers
+from dramapic_subs.train import experiments, fit, loco, peers
 from dramapic_subs.train.report import experiments_markdown, peer_markdown
 from dramapic_subs.train.tables import build_tables, plan_jobs, read_manifest
 
@@ -43,26 +43,40 @@ def test_tables_line_up_across_n_fft_and_are_cached(small, data_dir):
     assert {m for m in a.meta["aug"] if m.startswith("mix")} and set(a.meta["category"]) >= {"speech", "music"}
 
 
-def test_grouped_folds_never_share_a_corpus_or_speaker(small):
+def test_leaving_a_corpus_out_never_trains_on_it_nor_on_mixes_that_used_it(small, monkeypatch):
     _, tables, _ = small
-    for task in (fit.sound_task(tables[1024]), fit.gender_task(tables[512])):
-        splits = fit.folds(task, n_splits=3)
-        assert len(splits) == 3
-        for tr, te in splits:
-            assert not set(task.groups[tr]) & set(task.groups[te])
-            if task.name == "gender":  # many speakers: stratified folds hold out both genders every time
-                assert set(task.y[te]) == {"female", "male"}
-    sound = fit.sound_task(tables[1024])
-    assert {"mir1k", "us8k", "moodist"} <= set(sound.groups)  # one group per corpus, not per channel or fold
-    assert not {g for g in sound.groups if "_" in g}
+    task = loco.corpus_groups(fit.sound_task(tables[1024]))
+    assert {"mir1k", "us8k", "moodist"} <= set(task.groups)  # one group per corpus, not per channel or fold
+    assert not {g for g in task.groups if "_" in g}
+    seen = []
+    real_fit = loco.fit_weighted
+
+    def spy(est, X, y, w):
+        seen.append({tuple(r) for r in X[:, :3]})  # which rows trained this fold
+        return real_fit(est, X, y, w)
+
+    monkeypatch.setattr(loco, "fit_weighted", spy)
+    proba = loco.loco_proba(task, fit.candidates()["logreg"], name="logreg", cache_dir=None, log=lambda *_: None)
+    beds, mixes = loco.bed_corpora(task), loco.mix_rows(task)
+    held_out = [c for c in np.unique(task.groups) if ((task.groups == c) & ~mixes).any()]
+    assert len(seen) == len(held_out) > 5
+    for corpus, trained in zip(held_out, seen):
+        banned = (task.groups == corpus) | (beds == corpus)
+        assert not trained & {tuple(r) for r in task.table.X[banned][:, :3]}
+    assert np.isnan(proba[mixes]).all() and not np.isnan(proba[~mixes]).any()  # every recording scored once
 
 
-def test_select_fit_save_and_load(small, tmp_path):
+def test_select_fit_save_and_load(small, tmp_path, monkeypatch):
     _, tables, _ = small
     task = fit.gender_task(tables[512])
-    model, cv = fit.select_and_fit(task, names=["logreg"], log=lambda *_: None)
-    assert cv["chosen"] == "logreg" and cv["smooth"] in (1, 3, 5, 7)
-    bundle = ModelBundle("gender", model, ["female", "male"], FeatureSpec(512), smooth=cv["smooth"])
+    model, info = loco.select_and_fit(task, names=["logreg"], cache_dir=tmp_path / "loco", log=lambda *_: None)
+    assert info["chosen"] == "logreg" and info["smooth"] in (1, 3, 5, 7) and 0.1 < info["temperature"] < 10
+    assert set(info["per_corpus"]) >= {"librispeech", "ravdess"}
+    fits = []
+    monkeypatch.setattr(loco, "fit_weighted", lambda *a: fits.append(1) or fit.fit_weighted(*a))
+    again, info2 = loco.select_and_fit(task, names=["logreg"], cache_dir=tmp_path / "loco", log=lambda *_: None)
+    assert len(fits) == 1 and info2["temperature"] == info["temperature"]  # folds from the cache; only the final fit
+    bundle = ModelBundle("gender", model, ["female", "male"], FeatureSpec(512), smooth=info["smooth"])
     save_bundle(bundle, tmp_path)
     loaded = load_bundle("gender", directory=tmp_path)
     proba = loaded.predict_proba(task.table.X[:10])

@@ -1,14 +1,8 @@
-"""Model selection on grouped cross-validation, then the final fit.
+"""What the models are fitted on: the tasks, the candidate estimators, weighting and smoothing.
 
-Folds group by corpus for the sound-type model (a new corpus must be
-predicted by models that never saw it) and by speaker for the gender model.
-Windows of one file never straddle folds. No evaluation data is ever fitted.
-
-The folds are stratified as well as grouped: each holds out corpora of every
-class where it can, as dev does, so no fold has to predict a class from the
-one or two corpora of it that are left. Plain ``GroupKFold`` sometimes held
-out most of a class at once; that judged estimators on a situation the
-product never meets and favoured the most timid one.
+Model selection itself leaves one corpus out at a time (:mod:`.loco`): a new
+corpus must be predicted by models that never saw it, and windows of one
+file never straddle folds. No evaluation data is ever fitted.
 """
 from __future__ import annotations
 
@@ -17,10 +11,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -98,31 +90,14 @@ def fit_weighted(est: Pipeline, X: np.ndarray, y: np.ndarray, w: np.ndarray) -> 
     return est.fit(X, y, **{f"{name}__sample_weight": w})
 
 
-def folds(task: Task, *, n_splits: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Train/test row indices of the grouped, class-stratified folds (deterministic)."""
-    return list(StratifiedGroupKFold(n_splits=n_splits).split(task.table.X, task.y, task.groups))
-
-
 def corpus_of(source: str) -> str:
     """The corpus a source name belongs to: ``mir1k_vocals`` and ``mir1k_mix`` are one recording set,
     ``us8k_fold1`` and ``us8k_fold2`` one corpus, ``moodist_babble`` part of ``moodist``."""
     return source.split("_")[0]
 
 
-def cross_validate(task: Task, est: Pipeline, *, n_splits: int = 5) -> tuple[dict, np.ndarray]:
-    """Out-of-fold probabilities over grouped folds; their argmax scored as a whole."""
-    labels = np.unique(task.y)
-    proba = np.zeros((len(task.y), len(labels)))
-    for tr, te in folds(task, n_splits=n_splits):
-        model = fit_weighted(clone(est), task.table.X[tr], task.y[tr], task.weights[tr])
-        pred = model.predict_proba(task.table.X[te])
-        for j, cls in enumerate(model.classes_):  # a fold may lack a class: its column stays 0
-            proba[te, np.searchsorted(labels, cls)] = pred[:, j]
-    return task.score(task.y, labels[proba.argmax(axis=1)]), proba
-
-
 def choose_smoothing(task: Task, proba: np.ndarray, *, widths=(1, 3, 5, 7), orders: int = 5, seed: int = 0) -> tuple[int, dict]:
-    """Pick the moving-average width on out-of-fold probabilities laid end to end.
+    """Pick the moving-average width on out-of-corpus probabilities laid end to end.
 
     Clips are concatenated in random orders (hard cuts between them, as in an
     edited programme), smoothed as the product does, and scored; the width
@@ -142,25 +117,6 @@ def choose_smoothing(task: Task, proba: np.ndarray, *, widths=(1, 3, 5, 7), orde
             vals.append(task.score(task.y[order], labels[smoothed.argmax(axis=1)])[task.key])
         scores[w] = float(np.mean(vals))
     return max(scores, key=scores.get), scores
-
-
-def select_and_fit(task: Task, *, names: list[str] | None = None, log=print) -> tuple[Pipeline, dict]:
-    """Cross-validate the candidates, fit the winner on all rows; return it and the CV table.
-
-    The CV table also holds the smoothing width chosen on the winner's
-    out-of-fold probabilities.
-    """
-    cands = candidates()
-    names = names or list(cands)
-    cv, oof = {}, {}
-    for name in names:
-        cv[name], oof[name] = cross_validate(task, cands[name])
-        log(f"  {task.name} {name}: {task.key}={cv[name][task.key]:.3f}")
-    best = max(names, key=lambda n: cv[n][task.key])
-    smooth, by_width = choose_smoothing(task, oof[best])
-    log(f"  {task.name} smoothing: width {smooth} ({', '.join(f'{w}: {v:.3f}' for w, v in by_width.items())})")
-    model = fit_weighted(clone(cands[best]), task.table.X, task.y, task.weights)
-    return model, {"chosen": best, "cv": cv, "smooth": smooth, "smoothing_cv": by_width}
 
 
 def sound_task(table: Table, inputs: tuple = ()) -> Task:
