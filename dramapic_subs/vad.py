@@ -246,10 +246,11 @@ class VadStream:
         """End of stream: flush the last chunk and windows."""
         self._proba = np.concatenate([self._proba, self.runner.finish()])
         return self._emit(final=True)
+
     def _emit(self, final: bool) -> VadWindows:
         done = self._chunk0 + len(self._proba)  # chunks computed so far
         n_windows = self.grid.n_cues(self.n_samples) if final else None
-        rows, index = [], []
+        spans, index = [], []
         i = self._next_window
         while n_windows is None or i < n_windows:
             start, end = self.grid.span(i, self.n_samples if final else None)
@@ -257,15 +258,15 @@ class VadStream:
             if not final and hi > done:
                 break
             lo, hi = min(lo, done - 1), max(min(hi, done), min(lo, done - 1) + 1)
-            rows.append(pool(self._proba[max(lo - self._chunk0, 0):hi - self._chunk0]))
+            spans.append((max(lo - self._chunk0, 0), hi - self._chunk0))
             index.append(i)
             i += 1
+        X = pool_spans(self._proba, np.array(spans, np.int64).reshape(-1, 2))
         self._next_window = i
         drop = min(self.grid.span(i)[0] // CHUNK, done) - self._chunk0
         if drop > 0:
             self._proba = self._proba[drop:]
             self._chunk0 += drop
-        X = np.array(rows, np.float32).reshape(-1, len(VAD_FEATURES))
         return VadWindows(np.array(index, int), X)
 
 
@@ -274,6 +275,39 @@ def pool(p: np.ndarray) -> np.ndarray:
     if len(p) == 0:
         return np.zeros(len(VAD_FEATURES), np.float32)
     return np.array([p.mean(), p.max(), p.std(), (p >= ACTIVE).mean()], np.float32)
+
+
+def pool_spans(p: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """:func:`pool` of many windows at once, from running sums instead of a Python loop.
+
+    Parameters
+    ----------
+    p : np.ndarray, shape (n,)
+        Chunk probabilities.
+    spans : np.ndarray of int, shape (m, 2)
+        Each window's ``[lo, hi)`` range of chunks in ``p``; empty ranges give zeros.
+
+    Returns
+    -------
+    np.ndarray, shape (m, len(VAD_FEATURES)), float32
+        As :func:`pool`, to float32 rounding.
+    """
+    if not len(spans):
+        return np.zeros((0, len(VAD_FEATURES)), np.float32)
+    lo, hi = spans[:, 0], spans[:, 1]
+    size = np.maximum(hi - lo, 1)
+    # float64 running sums: a window's sum is a difference of two, off by ~1e-13 for probabilities.
+    p64 = p.astype(np.float64)
+    total = np.concatenate([[0.0], np.cumsum(p64)])
+    squares = np.concatenate([[0.0], np.cumsum(p64 * p64)])
+    active = np.concatenate([[0], np.cumsum(p >= ACTIVE)])
+    mean = (total[hi] - total[lo]) / size
+    std = np.sqrt(np.maximum((squares[hi] - squares[lo]) / size - mean * mean, 0.0))
+    # maximum.reduceat over [lo0, hi0, lo1, hi1, ...]: the even results are the windows' maxima.
+    peak = np.maximum.reduceat(np.append(p, 0.0), spans.ravel())[::2]
+    X = np.stack([mean, peak, std, (active[hi] - active[lo]) / size], axis=1).astype(np.float32)
+    X[hi <= lo] = 0.0
+    return X
 
 
 def vad_windows(y: np.ndarray, *, weights: SileroWeights, grid: WindowGrid) -> VadWindows:
