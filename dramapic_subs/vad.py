@@ -35,6 +35,7 @@ CONTEXT = 64      # samples of the previous chunk the network sees
 FRAME = 256       # STFT frame of the network's front end
 FRAME_HOP = 128
 HIDDEN = 128      # LSTM state width
+ENCODE_BATCH = 256  # chunks per pass of the front end (8 s)
 VAD_FEATURES = ["vad_mean", "vad_max", "vad_std", "vad_active"]
 ACTIVE = 0.5      # Silero's own default threshold for "speech"
 WEIGHT_NAMES = ("stft_conv.weight", "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
@@ -87,7 +88,18 @@ class _Net:
         self.w_out, self.b_out = a["final_conv.weight"][0, :, 0], float(a["final_conv.bias"][0])
 
     def encode(self, chunks: np.ndarray) -> np.ndarray:
-        """Input gates' share of each chunk, shape (n, 512), from chunks of shape (n, 576)."""
+        """Input gates' share of each chunk, shape (n, 512), from chunks of shape (n, 576).
+
+        Runs :data:`ENCODE_BATCH` chunks at a time: their intermediate arrays
+        (~1 MB) stay in cache, which makes the front end ~1.5x faster than
+        one pass over a 30 s block (~15 MB).
+        """
+        gates = np.empty((len(chunks), 4 * HIDDEN), np.float32)
+        for i in range(0, len(chunks), ENCODE_BATCH):
+            gates[i:i + ENCODE_BATCH] = self._encode(chunks[i:i + ENCODE_BATCH])
+        return gates
+
+    def _encode(self, chunks: np.ndarray) -> np.ndarray:
         x = self.magnitudes(chunks)                                   # (n, 4 * 129)
         x = _conv_frames(x, self.c1, self.b1, n_frames=4, stride=1)   # (n, 4 * 128)
         x = _conv_frames(x, self.c2, self.b2, n_frames=4, stride=2)   # (n, 2 * 64)
