@@ -11,8 +11,12 @@ The network (16 kHz, v5/v6): each 512-sample chunk, with the 64 samples
 before it as context and 64 reflected samples after, is cut into four
 256-sample Hann frames; their magnitude spectra go through four small
 convolutions, an LSTM cell that carries state from chunk to chunk, and a
-sigmoid. Everything but the LSTM step runs on all chunks of a block at
-once; the LSTM step is a 128-wide matrix product per chunk.
+sigmoid. Everything but the LSTM step runs on many chunks at once; the
+LSTM steps run one chunk after another, a 128 x 512 matrix-vector product
+each. They cannot be cut into segments run side by side from a fresh
+state: a few of the cell's units integrate over minutes (their state
+reaches +-100), so a restarted segment differs for minutes, not chunks
+(``benchmarks/RESULTS.md``, "Silero VAD CPU").
 
 The speech probability of each chunk is pooled over the chunks whose centres
 fall inside a window into :data:`VAD_FEATURES`, which the sound-type model
@@ -127,11 +131,9 @@ class _Net:
     def run(self, gates_in: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The LSTM cell over the chunks in order; speech probability per chunk and the final state.
 
-        The cell's state carries from chunk to chunk over the whole stream:
-        some of its units integrate for minutes, so the steps cannot be cut
-        into independent segments (see ``benchmarks/RESULTS.md``). Each step
-        works in place on preallocated arrays, since at this size numpy's
-        per-call overhead, not arithmetic, sets the cost.
+        Each step works in place on preallocated arrays: at this size numpy's
+        per-call overhead and reading ``w_hh`` (256 kB) set the cost, not
+        arithmetic.
         """
         n = len(gates_in)
         hs = np.empty((n + 1, HIDDEN), np.float32)  # hs[t + 1]: hidden state after chunk t
