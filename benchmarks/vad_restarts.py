@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import sys
 from pathlib import Path
 
@@ -75,7 +76,7 @@ def restarted(net: vad._Net, gates: np.ndarray, restarts: np.ndarray, *, warmup:
     zero = np.zeros(vad.HIDDEN, np.float32)
     bounds = sorted({0, len(gates), *(int(r) for r in restarts if 0 < r < len(gates))})
     p = np.empty(len(gates), np.float32)
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         s = max(a - warmup, 0)
         p[a:b] = net.run(gates[s:b], zero, zero)[0][a - s:]
     return p
@@ -129,7 +130,7 @@ def main() -> None:
         if len(gates) > lags[-1] + 1:
             errors.append(decay(net, gates, horizon=lags[-1] + 1)[lags])
         ref_X = ref_P = None
-        for name in stats:
+        for name, st in stats.items():
             every, warmup = VARIANTS.get(name, (len(gates), 0))
             restarts = np.array([s // vad.CHUNK for s, _, _ in clips]) if every is None else np.arange(every, len(gates), every)
             X = pooled(restarted(net, gates, restarts, warmup=warmup), grid, len(y))
@@ -138,7 +139,6 @@ def main() -> None:
             P = smooth_probabilities(P, width=model.smooth, valid=valid)
             if ref_X is None:
                 ref_X, ref_P = X, P
-            st = stats[name]
             st["dX"].append(np.abs(X - ref_X)[valid])
             st["dP"].append(np.abs(P - ref_P)[valid].max(axis=1))
             st["flips"] += int((P[valid].argmax(1) != ref_P[valid].argmax(1)).sum())

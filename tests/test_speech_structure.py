@@ -67,7 +67,10 @@ def _silero_reference(y: np.ndarray, weights: SileroWeights) -> np.ndarray:
         return np.maximum(np.stack(out, axis=1), 0.0)
 
     h = conv(conv(conv(conv(h, "conv1", 1), "conv2", 2), "conv3", 2), "conv4", 1)[:, 0]
-    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+
+    def sigmoid(v: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-v))
+
     hid, cell, out = np.zeros(128), np.zeros(128), np.empty(n)
     for t in range(n):
         g = h[t] @ a["lstm_cell.weight_ih"].T + a["lstm_cell.bias_ih"] + hid @ a["lstm_cell.weight_hh"].T + a["lstm_cell.bias_hh"]
