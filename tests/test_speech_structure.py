@@ -11,7 +11,7 @@ from dramapic_subs.models import calibrate, default_models_dir
 from dramapic_subs.representations import from_card, silero_from_file
 from dramapic_subs.train.calibration import fit_temperature, reliability
 from dramapic_subs.turns import TurnModel, change_scores, find_turns, make_turns, mean_log_odds, split_points
-from dramapic_subs.vad import VAD_FEATURES, SileroWeights, VadStream, chunk_proba, vad_windows
+from dramapic_subs.vad import VAD_FEATURES, SileroWeights, VadStream, chunk_proba, pool, vad_windows
 from dramapic_subs.windows import make_grid
 
 from .conftest import SR, dev_audio, tone, white_noise
@@ -45,6 +45,57 @@ def test_vad_gives_the_same_windows_however_the_stream_is_cut(weights, data_dir)
     np.testing.assert_allclose(X, whole.X, atol=1e-5)
     assert len(whole.index) == GRID.n_cues(len(y))
     assert len(chunk_proba(y, weights=weights)) == -(-len(y) // 512)
+
+
+def _silero_reference(y: np.ndarray, weights: SileroWeights) -> np.ndarray:
+    """Silero's 16 kHz network written out plainly in float64 from its PyTorch-layout weights:
+    the STFT as the model's own conv basis, convolutions with explicit padding, the LSTM cell in
+    PyTorch's gate order, state carried over the whole signal."""
+    a = {k: v.astype(np.float64) for k, v in weights.arrays.items()}
+    n = -(-len(y) // 512)
+    x = np.concatenate([np.zeros(64), y, np.zeros(n * 512 - len(y))])
+    chunks = np.stack([x[i * 512:i * 512 + 576] for i in range(n)])
+    chunks = np.concatenate([chunks, chunks[:, 574:510:-1]], axis=1)  # torch's reflect pad by 64
+    frames = np.stack([chunks[:, k * 128:k * 128 + 256] for k in range(4)], axis=1)
+    spec = frames @ a["stft_conv.weight"][:, 0].T                      # (n, 4, 258): real, imaginary
+    h = np.sqrt(spec[..., :129] ** 2 + spec[..., 129:] ** 2)
+
+    def conv(h: np.ndarray, name: str, stride: int) -> np.ndarray:
+        w, b = a[f"{name}.weight"], a[f"{name}.bias"]
+        hp = np.pad(h, ((0, 0), (1, 1), (0, 0)))
+        out = [sum(hp[:, t + k] @ w[:, :, k].T for k in range(3)) + b for t in range(0, h.shape[1], stride)]
+        return np.maximum(np.stack(out, axis=1), 0.0)
+
+    h = conv(conv(conv(conv(h, "conv1", 1), "conv2", 2), "conv3", 2), "conv4", 1)[:, 0]
+
+    def sigmoid(v: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-v))
+
+    hid, cell, out = np.zeros(128), np.zeros(128), np.empty(n)
+    for t in range(n):
+        g = h[t] @ a["lstm_cell.weight_ih"].T + a["lstm_cell.bias_ih"] + hid @ a["lstm_cell.weight_hh"].T + a["lstm_cell.bias_hh"]
+        i, f, c, o = np.split(g, 4)
+        cell = sigmoid(f) * cell + sigmoid(i) * np.tanh(c)
+        hid = sigmoid(o) * np.tanh(cell)
+        out[t] = sigmoid(np.maximum(hid, 0.0) @ a["final_conv.weight"][0, :, 0] + a["final_conv.bias"][0])
+    return out
+
+
+def test_vad_matches_a_plain_float64_silero_on_real_speech(weights, data_dir):
+    # 40 s of speech, speech with noise, and song: the fast runner (views, reordered gates, in-place
+    # steps, 30 s blocks) must compute Silero's network, up to float32 rounding.
+    y = np.concatenate([dev_audio(data_dir, "librispeech_resemblyzer", 15.0), 0.5 * dev_audio(data_dir, "emodb", 10.0)
+                        + white_noise(10.0), dev_audio(data_dir, "mir1k_mix", 15.0)])
+    stream = VadStream(weights, GRID)
+    got = vad_windows(y, weights=weights, grid=GRID)
+    parts = [stream.push(y[i:i + 30 * SR]) for i in range(0, len(y), 30 * SR)] + [stream.finish()]
+    np.testing.assert_allclose(np.vstack([p.X for p in parts]), got.X, atol=1e-5)
+    want = _silero_reference(y, weights)
+    p = chunk_proba(y, weights=weights)
+    assert np.abs(p - want).max() < 1e-4 and 0.1 < (want > 0.5).mean() < 0.9
+    X = np.array([pool(want[a // 512:-(-b // 512)].astype(np.float32))
+                  for a, b in (GRID.span(i, len(y)) for i in range(GRID.n_cues(len(y))))])
+    np.testing.assert_allclose(got.X, X, atol=1e-4)
 
 
 def test_vad_weights_are_hash_checked(tmp_path):

@@ -146,6 +146,8 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
         keep = audible_windows(y, grid)
         for rep in missing:
             if rep == VAD:
+                # One fresh VAD state per clip, as the product has at the start of a file; deep into a
+                # long file the product's state carries minutes of history (benchmarks/vad_restarts.py).
                 out[rep] = vad_windows(y, weights=vad, grid=grid).X[keep]
             elif rep == SPEAKER and not _embedded(job):
                 out[rep] = np.zeros((int(keep.sum()), EMBED_DIM), np.float32)
