@@ -278,8 +278,14 @@ class FrameAnalyzer:
         self._power = np.empty((0, bins), np.float32)  # every frame of a call: grown on demand
         self._mag = np.empty((self.block, bins), np.float32)
         self._log_power = np.empty((self.block, bins), np.float32)
-        self._cum = np.empty((self.block, bins), np.float32)
+        # Running power sums for the roll-off, one row per bin, the frames side by side.
+        self._lanes = np.zeros((bins, self.block), np.float32)
+        self._lane_rows = list(self._lanes)
+        self._below = np.empty((bins, self.block), bool)
         self._lags = np.empty((self.block, self.lag_max + 2), np.float32)
+        self._near_best = np.empty((self.block, self.lag_max + 1 - self.lag_min), bool)
+        self._reach = np.arange(_PEAK_REACH)[None, :]
+        self._rows = np.arange(self.block)
 
     def _padded_frames(self, frames: np.ndarray) -> np.ndarray:
         """The frames (at most ``block``) times the window, zero-padded to 2 n_fft, in a reused buffer."""
@@ -367,8 +373,7 @@ class FrameAnalyzer:
         # sum(mag (f - c)^2) / sum(mag), expanded; rounding can leave a hair below 0.
         spread = (moments[:, 1] - 2 * centroid * moments[:, 0] + centroid ** 2 * (mag_sum - _EPS)) / mag_sum
         out[:, _COL["bandwidth"]] = np.sqrt(np.maximum(spread, 0.0)) / nyq
-        cum = np.cumsum(power, axis=1, out=self._cum[:b])
-        out[:, _COL["rolloff"]] = np.argmax(cum >= 0.85 * cum[:, -1:], axis=1) / power.shape[1]
+        out[:, _COL["rolloff"]] = self._rolloff(power)
         log_power = np.add(power, _EPS, out=self._log_power[:b])
         np.log(log_power, out=log_power)
         out[:, _COL["flatness"]] = (log_power.mean(axis=1) - np.log(power.mean(axis=1) + _EPS)) / np.log(10)
@@ -408,27 +413,45 @@ class FrameAnalyzer:
         out[:, c0:c0 + 12] = chroma / (chroma.max(axis=1, keepdims=True) + _EPS)
         return logmel[-1]
 
+    def _rolloff(self, power: np.ndarray) -> np.ndarray:
+        """First bin where the running sum of ``power`` (rows) reaches 85% of the total, / bins.
+
+        The sums are ``np.cumsum(power, axis=1)``'s, term by term in float32,
+        but made bin by bin for all frames at once: ``cumsum`` along a row
+        waits for each add to finish before the next. As the running sum never
+        falls, the first bin to reach the threshold is the number of bins below it.
+        """
+        b = len(power)
+        lanes, rows = self._lanes, self._lane_rows
+        np.copyto(lanes[:, :b], power.T)
+        lanes[:, b:] = 0  # lanes a short block leaves unused: keep them finite
+        for j in range(1, len(rows)):
+            np.add(rows[j - 1], rows[j], out=rows[j])
+        below = np.less(lanes, 0.85 * lanes[-1], out=self._below)
+        return below.view(np.uint8).sum(axis=0, dtype=np.int16)[:b] / power.shape[1]
+
     def _pitch(self, power2c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Voicing strength (0-1) and log2 F0 from the autocorrelation.
 
         ``power2c``: the 2n-point power spectrum as a complex array (imaginary part zero).
         """
         ac = scipy.fft.irfft(power2c, 2 * self.spec.n_fft, axis=1, workers=1)[:, : self.lag_max + 2]
-        ac = np.divide(ac, ac[:, :1] + _EPS, out=self._lags[: len(ac)])
+        b = len(ac)
+        ac = np.divide(ac, ac[:, :1] + _EPS, out=self._lags[:b])
         ac /= self.wac[None, :]
         lo, hi = self.lag_min, self.lag_max
         seg = ac[:, lo:hi + 1]
         # A periodic frame peaks at every multiple of its period; take the
         # first lag within 15% of the best one, then the top of that peak, so
         # a 220 Hz voice is not read as 110 or 73 Hz.
-        near_best = seg >= 0.85 * seg.max(axis=1, keepdims=True)
+        near_best = np.greater_equal(seg, 0.85 * seg.max(axis=1, keepdims=True), out=self._near_best[:b])
         first = np.argmax(near_best, axis=1)
-        reach = np.clip(first[:, None] + np.arange(_PEAK_REACH)[None, :], 0, seg.shape[1] - 1)
-        best = reach[np.arange(len(seg)), np.argmax(np.take_along_axis(seg, reach, axis=1), axis=1)]
-        voicing = np.clip(seg[np.arange(len(seg)), best], 0.0, 1.0)
+        reach = np.minimum(first[:, None] + self._reach, seg.shape[1] - 1)
+        rows = self._rows[:b]
+        best = reach[rows, np.argmax(seg[rows[:, None], reach], axis=1)]
+        voicing = np.clip(seg[rows, best], 0.0, 1.0)
         lag = (best + lo).astype(np.float64)
         # Parabolic interpolation around the peak for sub-sample lag.
-        rows = np.arange(len(ac))
         left = ac[rows, np.clip(best + lo - 1, 0, None)]
         mid = ac[rows, best + lo]
         right = ac[rows, best + lo + 1]
