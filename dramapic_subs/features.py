@@ -387,7 +387,8 @@ class FrameAnalyzer:
                 out[:, _COL[f"contrast{i}"]] = values.max(axis=1) - values.min(axis=1)
             else:
                 ranked = np.sort(values, axis=1)
-                out[:, _COL[f"contrast{i}"]] = ranked[:, -k:].mean(axis=1) - ranked[:, :k].mean(axis=1)
+                # Sums over k, as mean(axis=1) divides them, without its per-call overhead.
+                out[:, _COL[f"contrast{i}"]] = ranked[:, -k:].sum(axis=1) / k - ranked[:, :k].sum(axis=1) / k
 
         voicing, log2_f0 = self._pitch(self._power2c[:b])
         out[:, _COL["voicing"]] = voicing
