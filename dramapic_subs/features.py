@@ -278,11 +278,7 @@ class FrameAnalyzer:
         self._power2c = np.zeros((self.block, n + 1), np.complex64)
         self._power = np.empty((0, bins), np.float32)  # every frame of a call: grown on demand
         self._mag = np.empty((self.block, bins), np.float32)
-        self._log_power = np.empty((self.block, bins), np.float32)
-        # Running power sums for the roll-off, one row per bin, the frames side by side.
-        self._lanes = np.zeros((bins, self.block), np.float32)
-        self._lane_rows = list(self._lanes)
-        self._below = np.empty((bins, self.block), bool)
+        self._log_power = np.empty((self.block, bins), np.float32)  # also the roll-off's running sums
         self._lags = np.empty((self.block, self.lag_max + 2), np.float32)
         self._near_best = np.empty((self.block, self.lag_max + 1 - self.lag_min), bool)
         self._reach = np.arange(_PEAK_REACH)[None, :]
@@ -374,7 +370,11 @@ class FrameAnalyzer:
         # sum(mag (f - c)^2) / sum(mag), expanded; rounding can leave a hair below 0.
         spread = (moments[:, 1] - 2 * centroid * moments[:, 0] + centroid ** 2 * (mag_sum - _EPS)) / mag_sum
         out[:, _COL["bandwidth"]] = np.sqrt(np.maximum(spread, 0.0)) / nyq
-        out[:, _COL["rolloff"]] = self._rolloff(power)
+        # One cumsum call, not a vector add per bin across frames (2x faster on one
+        # thread, but 256-512 tiny calls per block, each releasing and retaking
+        # the GIL, which the pipeline's analysis threads share).
+        cum = np.cumsum(power, axis=1, out=self._log_power[:b])
+        out[:, _COL["rolloff"]] = np.argmax(cum >= 0.85 * cum[:, -1:], axis=1) / power.shape[1]
         log_power = np.add(power, _EPS, out=self._log_power[:b])
         np.log(log_power, out=log_power)
         out[:, _COL["flatness"]] = (log_power.mean(axis=1) - np.log(power.mean(axis=1) + _EPS)) / np.log(10)
@@ -415,23 +415,6 @@ class FrameAnalyzer:
         c0 = _COL["chroma0"]
         out[:, c0:c0 + 12] = chroma / (chroma.max(axis=1, keepdims=True) + _EPS)
         return logmel[-1]
-
-    def _rolloff(self, power: np.ndarray) -> np.ndarray:
-        """First bin where the running sum of ``power`` (rows) reaches 85% of the total, / bins.
-
-        The sums are ``np.cumsum(power, axis=1)``'s, term by term in float32,
-        but made bin by bin for all frames at once: ``cumsum`` along a row
-        waits for each add to finish before the next. As the running sum never
-        falls, the first bin to reach the threshold is the number of bins below it.
-        """
-        b = len(power)
-        lanes, rows = self._lanes, self._lane_rows
-        np.copyto(lanes[:, :b], power.T)
-        lanes[:, b:] = 0  # lanes a short block leaves unused: keep them finite
-        for j in range(1, len(rows)):
-            np.add(rows[j - 1], rows[j], out=rows[j])
-        below = np.less(lanes, 0.85 * lanes[-1], out=self._below)
-        return below.view(np.uint8).sum(axis=0, dtype=np.int16)[:b] / power.shape[1]
 
     def _pitch(self, power2c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Voicing strength (0-1) and log2 F0 from the autocorrelation.
