@@ -1,10 +1,11 @@
 """Feature speed: CPU seconds of ``features.py`` at a git revision against the working tree.
 
-    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/feature_speed.py [--rev REV] [--minutes 10] [--repeat 5]
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/feature_speed.py [--rev REV] [--minutes 10] [--repeat 5] [--push-s 30]
 
 Featurizes the same signal (the analysis benchmark's soundtrack, decoded from
 AAC, ``--minutes`` long) with both versions, one thread, interleaved, and
-keeps the fastest of ``--repeat`` runs per stage: "frames" (STFT and frame
+keeps the fastest of ``--repeat`` runs per stage (the signal pushed in
+``--push-s`` blocks as the pipeline decodes it, or whole): "frames" (STFT and frame
 features, ``FrameAnalyzer.__call__``) and "pooling" (``StreamFeaturizer._emit``),
 per n_fft. CPU time (``time.process_time``) rather than wall time, as the
 machine is shared. Also prints the largest difference of the frame-level
@@ -37,7 +38,8 @@ from dramapic_subs.windows import make_grid  # noqa: E402
 SR = 16000
 
 
-def timed_run(module, y: np.ndarray, n_fft: int) -> tuple[dict[str, float], list[np.ndarray], np.ndarray]:
+def timed_run(module, y: np.ndarray, n_fft: int,
+              push: int | None = None) -> tuple[dict[str, float], list[np.ndarray], np.ndarray]:
     """Featurize ``y``; CPU seconds per stage, the frame feature blocks and the pooled matrix."""
     times: dict[str, float] = defaultdict(float)
     blocks: list[np.ndarray] = []
@@ -59,7 +61,12 @@ def timed_run(module, y: np.ndarray, n_fft: int) -> tuple[dict[str, float], list
 
     module.FrameAnalyzer.__call__, module.StreamFeaturizer._emit = frames, pooling
     try:
-        out = module.featurize(y, spec=module.FeatureSpec(n_fft), grid=make_grid(sr=SR))
+        if push is None:
+            out = module.featurize(y, spec=module.FeatureSpec(n_fft), grid=make_grid(sr=SR))
+        else:
+            fz = module.StreamFeaturizer(module.FeatureSpec(n_fft), make_grid(sr=SR))
+            parts = [fz.push(y[i:i + push]) for i in range(0, len(y), push)]
+            out = module.WindowFeatures.concat(parts + [fz.finish()])
     finally:
         module.FrameAnalyzer.__call__, module.StreamFeaturizer._emit = call, emit
     return dict(times), blocks, out.X
@@ -70,12 +77,15 @@ def main() -> int:
     parser.add_argument("--rev", default=None, help="git revision to compare with (default: as feature_parity.py)")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--push-s", type=float, default=None, help="push blocks of this many seconds (default: whole)")
     args = parser.parse_args()
     rev = args.rev or default_revision()
     old = load_revision(rev)
     with tempfile.TemporaryDirectory() as tmp:
         y = read_audio(make_input(find_ffmpeg(), args.minutes, Path(tmp), video=False), sr=SR)
-    print(f"{len(y) / SR / 60:.1f} min of audio; {rev} against the working tree; "
+    push = None if args.push_s is None else int(args.push_s * SR)
+    print(f"{len(y) / SR / 60:.1f} min of audio" + (f" in {args.push_s:g} s pushes" if push else "")
+          + f"; {rev} against the working tree; "
           f"best of {args.repeat}, CPU seconds, one thread")
     for module in (old, current):  # warm-up: imports, plans, first allocations
         timed_run(module, y[: 10 * SR], 512)
@@ -83,7 +93,7 @@ def main() -> int:
         best = {name: defaultdict(lambda: np.inf) for name in ("rev", "tree")}
         for _ in range(args.repeat):
             for name, module in (("rev", old), ("tree", current)):
-                times, blocks, X = timed_run(module, y, n_fft)
+                times, blocks, X = timed_run(module, y, n_fft, push)
                 for stage, seconds in times.items():
                     best[name][stage] = min(best[name][stage], seconds)
                 if name == "rev":
