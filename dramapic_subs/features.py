@@ -239,12 +239,13 @@ class FrameAnalyzer:
     """Per-frame features from the frames' spectra (filters and buffers built once).
 
     The FFTs and per-frame features run ``block`` frames at a time (2 MB of
-    zero-padded frames: 1 to 8 MB measured, 2-4 MB fastest; the data stays
-    in cache between passes) in work buffers reused from block to block: fresh
-    8 MB arrays per call cost a page fault per 4 kB. Every operation is the
-    one the models were trained with, in the same order and precision, so the
-    features are bit for bit those of a plain whole-call computation
-    (``benchmarks/feature_parity.py``, ``benchmarks/feature_speed.py``).
+    zero-padded frames; 1 to 8 MB measured, 2-4 MB at least as fast as the
+    others) in work buffers reused from block to block, not in fresh 8-16 MB
+    temporaries per call (~100 MB per analyzer at peak, faulted in anew on
+    short inputs). Every operation is the one the models were trained with, in
+    the same order and precision, so the features are bit for bit those of a
+    plain whole-call computation (``benchmarks/feature_parity.py``,
+    ``benchmarks/feature_speed.py``).
 
     Not reentrant: one analyzer per thread (each :class:`StreamFeaturizer` has its own).
     """
