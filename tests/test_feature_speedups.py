@@ -1,8 +1,8 @@
 """The fast paths of features.py compute what the shipped models were trained on.
 
 The filter banks are built without librosa, the windows are pooled in
-batches, frame levels, zero crossings and roll-offs are computed without
-per-frame passes, and BLAS runs single-threaded while frames are analysed;
+batches, frame levels and zero crossings are summed per hop chunk, the FFTs
+run in cache-sized blocks, and BLAS runs single-threaded while frames are analysed;
 each is checked here against the straightforward computation it replaces.
 """
 from __future__ import annotations
@@ -96,8 +96,8 @@ def test_every_window_gets_frames(n_fft, window_s, hop_s, n_samples):
 
 @pytest.mark.parametrize("n_fft", [256, 512, 1024])
 def test_frame_fast_paths_equal_the_plain_formulas(n_fft):
-    """RMS and zero crossings per hop chunk, and the roll-off's running sums made
-    bin by bin, give bit for bit what the plain per-frame formulas give."""
+    """RMS and zero crossings per hop chunk, and the roll-off from block-wise
+    spectra, give bit for bit what the plain per-frame formulas give."""
     # Silence, a tone and noise (with exact zeros and sign flips), over several
     # FFT blocks and a partial one.
     y = np.concatenate([np.zeros(SR // 2, np.float32), tone(2.0, 150.0), white_noise(2.0), tone(1.0, 900.0)])
