@@ -39,7 +39,9 @@ SEED_BANDS_HZ = (0, 250, 500, 1000, 2000, 4000, 8000)
 CONTRAST_BANDS_HZ = (0, 200, 400, 800, 1600, 3200, 8000)
 _EPS = 1e-10
 _PEAK_REACH = 12  # lags searched past the first strong one for the top of its peak
-_FRAME_BLOCK = 2048  # frames per FFT call: bounds temporary memory
+_FRAME_BLOCK = 2048  # frames per analyzer call: bounds temporary memory
+_BLOCK_BYTES = 2 ** 21  # zero-padded frames per FFT call (bytes): 512 frames at n_fft 512, 256 at 1024
+_PAIRWISE_LEAF = 128  # numpy sums float arrays pairwise in halves down to runs of this many
 _POOL_BATCH = 64  # windows pooled at once
 
 
@@ -218,8 +220,32 @@ def _band_slices(freqs: np.ndarray, edges: tuple[int, ...]) -> list[slice]:
     return out
 
 
+def _hop_span(frames: np.ndarray, hop: int) -> np.ndarray | None:
+    """The samples under a block of consecutive frames, as one array, if ``frames`` views them.
+
+    ``frames`` made by ``sliding_window_view(signal, n)[::hop]`` step through the
+    signal's own memory, ``hop`` samples per frame; then the ``(F - 1) * hop + n``
+    samples they cover are one contiguous run, returned as a read-only view.
+    Any other array of frames (a copy, another stride): None.
+    """
+    size = frames.itemsize
+    if frames.ndim != 2 or frames.strides != (hop * size, size) or len(frames) == 0:
+        return None
+    length = (len(frames) - 1) * hop + frames.shape[1]
+    return np.lib.stride_tricks.as_strided(frames, shape=(length,), strides=(size,), writeable=False)
+
+
 class FrameAnalyzer:
     """Per-frame features from the frames' spectra (filters and buffers built once).
+
+    The FFTs and per-frame features run ``block`` frames at a time (2 MB of
+    zero-padded frames; 1 to 8 MB measured, 2-4 MB at least as fast as the
+    others) in work buffers reused from block to block, not in fresh 8-16 MB
+    temporaries per call (~100 MB per analyzer at peak, faulted in anew on
+    short inputs). Every operation is the one the models were trained with, in
+    the same order and precision, so the features are bit for bit those of a
+    plain whole-call computation (``benchmarks/feature_parity.py``,
+    ``benchmarks/feature_speed.py``).
 
     Not reentrant: one analyzer per thread (each :class:`StreamFeaturizer` has its own).
     """
@@ -244,24 +270,35 @@ class FrameAnalyzer:
         self.wac = (wac / wac[0])[: self.lag_max + 2].astype(np.float32)
         self.seed_bands = _band_slices(self.freqs, SEED_BANDS_HZ)
         self.contrast_bands = _band_slices(self.freqs, CONTRAST_BANDS_HZ)
-        self._padded = np.zeros((0, 2 * n), np.float32)  # windowed frames, zero second half
+        self.block = max(64, _BLOCK_BYTES // (8 * n))  # frames per FFT call
+        bins = n // 2 + 1
+        self._padded = np.zeros((self.block, 2 * n), np.float32)  # windowed frames, zero second half
+        # The 2n-point power spectrum goes into the real part of a complex array
+        # whose imaginary part stays zero, so the inverse FFT for pitch takes
+        # it as it is (scipy's irfft does not write to its input).
+        self._power2c = np.zeros((self.block, n + 1), np.complex64)
+        self._power = np.empty((0, bins), np.float32)  # every frame of a call: grown on demand
+        self._mag = np.empty((self.block, bins), np.float32)
+        self._log_power = np.empty((self.block, bins), np.float32)  # also the roll-off's running sums
+        self._lags = np.empty((self.block, self.lag_max + 2), np.float32)
+        self._near_best = np.empty((self.block, self.lag_max + 1 - self.lag_min), bool)
+        self._reach = np.arange(_PEAK_REACH)[None, :]
+        self._rows = np.arange(self.block)
 
     def _padded_frames(self, frames: np.ndarray) -> np.ndarray:
-        """The frames times the window, zero-padded to 2 n_fft, in a reused buffer."""
-        n = self.spec.n_fft
-        if len(self._padded) < len(frames):
-            self._padded = np.zeros((max(len(frames), _FRAME_BLOCK), 2 * n), np.float32)
+        """The frames (at most ``block``) times the window, zero-padded to 2 n_fft, in a reused buffer."""
         buf = self._padded[: len(frames)]
-        np.multiply(frames, self.window, out=buf[:, :n])
+        np.multiply(frames, self.window, out=buf[:, : self.spec.n_fft])
         return buf
 
     def __call__(self, frames: np.ndarray, prev_logmel: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Features of a block of frames.
+        """Features of a block of consecutive frames.
 
         Parameters
         ----------
         frames : np.ndarray, shape (F, n_fft)
-            Raw (unwindowed) frames.
+            Raw (unwindowed) frames, ``hop`` samples apart; a view made by
+            ``sliding_window_view`` is analysed faster (see :meth:`_level_and_crossings`).
         prev_logmel : np.ndarray or None
             Log-mel of the frame just before this block, for spectral flux.
 
@@ -270,26 +307,62 @@ class FrameAnalyzer:
         feats : np.ndarray, shape (F, len(_FRAME_COLS))
         last_logmel : np.ndarray, shape (N_MELS,)
         """
-        n, sr = self.spec.n_fft, self.spec.sr
+        out = np.empty((len(frames), len(_FRAME_COLS)), np.float32)
+        if len(self._power) < len(frames):
+            self._power = np.empty((max(len(frames), _FRAME_BLOCK), self._power.shape[1]), np.float32)
+        power = self._power[: len(frames)]
+        self._level_and_crossings(frames, out)
+        for k0 in range(0, len(frames), self.block):
+            k1 = min(k0 + self.block, len(frames))
+            self._spectral(frames[k0:k1], power[k0:k1], out[k0:k1])
+        return out, self._filter_banks(power, prev_logmel, out)
+
+    def _level_and_crossings(self, frames: np.ndarray, out: np.ndarray) -> None:
+        """RMS level (dB) and zero-crossing rate of every frame, into ``out``.
+
+        Frames overlap four times (hop = n_fft / 4), so when they view one
+        signal each sample is squared and sign-tested once, per hop-long chunk,
+        and a frame adds up its four chunks. The sum is the very one
+        ``np.mean(frames ** 2, axis=1)`` makes: numpy sums pairwise in halves
+        down to 128 values, and a frame of 4 chunks of >= 128 samples (n_fft
+        >= 512) splits at the chunk edges. Crossings are integer counts, exact
+        in any order.
+        """
+        n, h = self.spec.n_fft, self.spec.hop
+        span = _hop_span(frames, h) if h >= _PAIRWISE_LEAF else None
+        if span is None:
+            out[:, _COL["rms_db"]] = 10 * np.log10(np.mean(frames ** 2, axis=1) + _EPS)
+            signs = np.signbit(frames)
+            crossings = np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=1)
+        else:
+            chunks = span.reshape(-1, h)  # (F + 3, hop)
+            energy = np.square(chunks).sum(axis=1)
+            total = (energy[:-3] + energy[1:-2]) + (energy[2:-1] + energy[3:])
+            out[:, _COL["rms_db"]] = 10 * np.log10(total / n + _EPS)
+            signs = np.signbit(span)
+            flips = np.zeros(len(span), bool)  # flips[t]: samples t and t + 1 differ in sign
+            np.not_equal(signs[1:], signs[:-1], out=flips[:-1])
+            flips = flips.reshape(-1, h)
+            per_chunk = np.count_nonzero(flips, axis=1)
+            # A frame's n - 1 sample pairs: its four chunks' pairs, less the one
+            # that reaches past its last sample.
+            crossings = per_chunk[:-3] + per_chunk[1:-2] + per_chunk[2:-1] + per_chunk[3:] - flips[3:, -1]
+        out[:, _COL["zcr"]] = crossings / (n - 1)
+
+    def _spectral(self, frames: np.ndarray, power: np.ndarray, out: np.ndarray) -> None:
+        """Power spectrum (into ``power``), spectral shape and pitch of at most ``block`` frames (into ``out``)."""
+        n, sr, b = self.spec.n_fft, self.spec.sr, len(frames)
         # Zero-padded to 2n: its even bins are the n-point spectrum, and its
         # power gives the linear (not circular) autocorrelation for pitch.
         spec2 = scipy.fft.rfft(self._padded_frames(frames), axis=1, workers=1)
-        # The power spectrum is kept as the real part of a complex array, so the
-        # inverse FFT for pitch takes it as it is (no conversion copy).
-        power2c = np.zeros(spec2.shape, np.complex64)
-        power2 = power2c.real
         parts = spec2.view(np.float32)
-        parts = parts * parts  # re^2, im^2 side by side: contiguous, so fast
+        np.multiply(parts, parts, out=parts)  # re^2, im^2 side by side: contiguous, so fast
+        power2 = self._power2c[:b].real
         np.add(parts[:, 0::2], parts[:, 1::2], out=power2)
         del spec2, parts
-        power = power2[:, ::2].copy()
-        mag = np.sqrt(power)
-        out = np.empty((len(frames), len(_FRAME_COLS)), np.float32)
+        np.copyto(power, power2[:, ::2])
+        mag = np.sqrt(power, out=self._mag[:b])
 
-        out[:, _COL["rms_db"]] = 10 * np.log10(np.mean(frames ** 2, axis=1) + _EPS)
-        signs = np.signbit(frames)
-        crossings = np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=1)
-        out[:, _COL["zcr"]] = crossings / (n - 1)
         nyq = sr / 2
         mag_sum = mag.sum(axis=1) + _EPS
         moments = mag @ self._freq_moments  # sum(mag f), sum(mag f^2), in float64
@@ -298,56 +371,74 @@ class FrameAnalyzer:
         # sum(mag (f - c)^2) / sum(mag), expanded; rounding can leave a hair below 0.
         spread = (moments[:, 1] - 2 * centroid * moments[:, 0] + centroid ** 2 * (mag_sum - _EPS)) / mag_sum
         out[:, _COL["bandwidth"]] = np.sqrt(np.maximum(spread, 0.0)) / nyq
-        cum = np.cumsum(power, axis=1)
+        # One cumsum call, not a vector add per bin across frames (2x faster on one
+        # thread, but 256-512 tiny calls per block, each releasing and retaking
+        # the GIL, which the pipeline's analysis threads share).
+        cum = np.cumsum(power, axis=1, out=self._log_power[:b])
         out[:, _COL["rolloff"]] = np.argmax(cum >= 0.85 * cum[:, -1:], axis=1) / power.shape[1]
-        log_power = np.log(power + _EPS)
+        log_power = np.add(power, _EPS, out=self._log_power[:b])
+        np.log(log_power, out=log_power)
         out[:, _COL["flatness"]] = (log_power.mean(axis=1) - np.log(power.mean(axis=1) + _EPS)) / np.log(10)
-
-        logmel = np.log(power @ self.mel.T + _EPS)
-        i0 = _COL["mfcc0"]
-        out[:, i0:i0 + N_MFCC] = logmel @ self.dct.T
-        prev = logmel[:1] if prev_logmel is None else prev_logmel[None, :]
-        diff = np.diff(np.vstack([prev, logmel]), axis=0)
-        out[:, _COL["flux"]] = np.maximum(diff, 0).mean(axis=1)
 
         for i, band in enumerate(self.seed_bands):
             out[:, _COL[f"band{i}"]] = np.log(mag[:, band].mean(axis=1) + _EPS)
         for i, band in enumerate(self.contrast_bands):
-            ranked = np.sort(log_power[:, band], axis=1)
-            k = max(1, ranked.shape[1] // 5)  # peaks vs valleys: top and bottom fifth
-            out[:, _COL[f"contrast{i}"]] = ranked[:, -k:].mean(axis=1) - ranked[:, :k].mean(axis=1)
+            values = log_power[:, band]
+            k = max(1, values.shape[1] // 5)  # peaks vs valleys: top and bottom fifth
+            if k == 1:  # the top and bottom fifth are single values: no sort needed
+                out[:, _COL[f"contrast{i}"]] = values.max(axis=1) - values.min(axis=1)
+            else:
+                ranked = np.sort(values, axis=1)
+                # Sums over k, as mean(axis=1) divides them, without its per-call overhead.
+                out[:, _COL[f"contrast{i}"]] = ranked[:, -k:].sum(axis=1) / k - ranked[:, :k].sum(axis=1) / k
+
+        voicing, log2_f0 = self._pitch(self._power2c[:b])
+        out[:, _COL["voicing"]] = voicing
+        out[:, _COL["log2_f0"]] = log2_f0
+
+    def _filter_banks(self, power: np.ndarray, prev_logmel: np.ndarray | None, out: np.ndarray) -> np.ndarray:
+        """MFCC, spectral flux and chroma of every frame of a call (into ``out``); returns the last log-mel.
+
+        One matrix product over the whole call, not one per ``block``: OpenBLAS
+        rounds a row differently depending on how many rows it is given, and
+        the models were trained on the products of whole calls.
+        """
+        logmel = power @ self.mel.T
+        np.log(np.add(logmel, _EPS, out=logmel), out=logmel)
+        i0 = _COL["mfcc0"]
+        out[:, i0:i0 + N_MFCC] = logmel @ self.dct.T
+        diff = np.empty_like(logmel)
+        np.subtract(logmel[0], logmel[0] if prev_logmel is None else prev_logmel, out=diff[0])
+        np.subtract(logmel[1:], logmel[:-1], out=diff[1:])
+        out[:, _COL["flux"]] = np.maximum(diff, 0, out=diff).mean(axis=1)
 
         chroma = power @ self.chroma.T
         c0 = _COL["chroma0"]
         out[:, c0:c0 + 12] = chroma / (chroma.max(axis=1, keepdims=True) + _EPS)
-
-        voicing, log2_f0 = self._pitch(power2c)
-        out[:, _COL["voicing"]] = voicing
-        out[:, _COL["log2_f0"]] = log2_f0
-        return out, logmel[-1]
+        return logmel[-1]
 
     def _pitch(self, power2c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Voicing strength (0-1) and log2 F0 from the autocorrelation.
 
-        ``power2c``: the 2n-point power spectrum as a complex array (imaginary
-        part zero); it is overwritten.
+        ``power2c``: the 2n-point power spectrum as a complex array (imaginary part zero).
         """
-        ac = scipy.fft.irfft(power2c, 2 * self.spec.n_fft, axis=1, workers=1,
-                             overwrite_x=True)[:, : self.lag_max + 2]
-        ac = ac / (ac[:, :1] + _EPS) / self.wac[None, :]
+        ac = scipy.fft.irfft(power2c, 2 * self.spec.n_fft, axis=1, workers=1)[:, : self.lag_max + 2]
+        b = len(ac)
+        ac = np.divide(ac, ac[:, :1] + _EPS, out=self._lags[:b])
+        ac /= self.wac[None, :]
         lo, hi = self.lag_min, self.lag_max
         seg = ac[:, lo:hi + 1]
         # A periodic frame peaks at every multiple of its period; take the
         # first lag within 15% of the best one, then the top of that peak, so
         # a 220 Hz voice is not read as 110 or 73 Hz.
-        near_best = seg >= 0.85 * seg.max(axis=1, keepdims=True)
+        near_best = np.greater_equal(seg, 0.85 * seg.max(axis=1, keepdims=True), out=self._near_best[:b])
         first = np.argmax(near_best, axis=1)
-        reach = np.clip(first[:, None] + np.arange(_PEAK_REACH)[None, :], 0, seg.shape[1] - 1)
-        best = reach[np.arange(len(seg)), np.argmax(np.take_along_axis(seg, reach, axis=1), axis=1)]
-        voicing = np.clip(seg[np.arange(len(seg)), best], 0.0, 1.0)
+        reach = np.minimum(first[:, None] + self._reach, seg.shape[1] - 1)
+        rows = self._rows[:b]
+        best = reach[rows, np.argmax(seg[rows[:, None], reach], axis=1)]
+        voicing = np.clip(seg[rows, best], 0.0, 1.0)
         lag = (best + lo).astype(np.float64)
         # Parabolic interpolation around the peak for sub-sample lag.
-        rows = np.arange(len(ac))
         left = ac[rows, np.clip(best + lo - 1, 0, None)]
         mid = ac[rows, best + lo]
         right = ac[rows, best + lo + 1]

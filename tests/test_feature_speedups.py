@@ -1,8 +1,9 @@
 """The fast paths of features.py compute what the shipped models were trained on.
 
 The filter banks are built without librosa, the windows are pooled in
-batches, and BLAS runs single-threaded while frames are analysed; each is
-checked here against the straightforward computation it replaces.
+batches, frame levels and zero crossings are summed per hop chunk, the FFTs
+run in cache-sized blocks, and BLAS runs single-threaded while frames are analysed;
+each is checked here against the straightforward computation it replaces.
 """
 from __future__ import annotations
 
@@ -91,6 +92,35 @@ def test_every_window_gets_frames(n_fft, window_s, hop_s, n_samples):
     out = F.featurize(y, spec=F.FeatureSpec(n_fft), grid=grid)
     assert len(out.X) == grid.n_cues(n_samples)
     assert np.isfinite(out.X).all() and np.isfinite(out.level_db).all()
+
+
+@pytest.mark.parametrize("n_fft", [256, 512, 1024])
+def test_frame_fast_paths_equal_the_plain_formulas(n_fft):
+    """RMS and zero crossings per hop chunk, and the roll-off from block-wise
+    spectra, give bit for bit what the plain per-frame formulas give."""
+    # Silence, a tone and noise (with exact zeros and sign flips), over several
+    # FFT blocks and a partial one.
+    y = np.concatenate([np.zeros(SR // 2, np.float32), tone(2.0, 150.0), white_noise(2.0), tone(1.0, 900.0)])
+    hop = n_fft // 4
+    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop]
+    analyzer = F.FrameAnalyzer(F.FeatureSpec(n_fft))
+    assert len(frames) > analyzer.block and len(frames) % analyzer.block
+    feats, _ = analyzer(frames, None)
+    col = F._COL
+    # A copy of the frames is no view of one signal: it takes the direct formulas.
+    np.testing.assert_array_equal(F.FrameAnalyzer(F.FeatureSpec(n_fft))(frames.copy(), None)[0], feats)
+    rms_db = 10 * np.log10(np.mean(frames ** 2, axis=1) + F._EPS)
+    np.testing.assert_array_equal(feats[:, col["rms_db"]], rms_db.astype(np.float32))
+    signs = np.signbit(frames)
+    zcr = np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=1) / (n_fft - 1)
+    np.testing.assert_array_equal(feats[:, col["zcr"]], zcr.astype(np.float32))
+    padded = np.zeros((len(frames), 2 * n_fft), np.float32)
+    padded[:, :n_fft] = frames * analyzer.window
+    parts = scipy.fft.rfft(padded, axis=1).view(np.float32) ** 2
+    power = (parts[:, 0::2] + parts[:, 1::2])[:, ::2]
+    cum = np.cumsum(power, axis=1)
+    rolloff = np.argmax(cum >= 0.85 * cum[:, -1:], axis=1) / power.shape[1]
+    np.testing.assert_array_equal(feats[:, col["rolloff"]], rolloff.astype(np.float32))
 
 
 def test_blas_is_single_threaded_while_featurizers_live_and_restored_after():
