@@ -66,3 +66,19 @@ def test_a_held_out_corpus_leaves_its_song_mixes_out_of_training(data_dir, monke
     assert any(jobs[i].mix is not None for i in seen["gugak"])
     # mir1k is a bed corpus too (its accompaniment): held out, none of its voices or its beds trained.
     assert not any(meta["bed"][i] == "mir1k_accomp" for i in seen["mir1k"])
+
+
+def test_music_floor_drops_only_speech_over_quiet_music(data_dir):
+    rows = read_manifest(data_dir, "train")
+    category = {r["path"]: r["category"] for r in rows}
+    every = plan_jobs(rows, augment_mixes=200)
+    floored = plan_jobs(rows, augment_mixes=200, music_floor_db=6.0)
+
+    def dropped(j):
+        return j.mix is not None and category[j.mix.bed] == "music" and j.mix.snr_db < 6.0
+
+    # The others are the same draws in the same order, so their cached features still serve.
+    assert floored == [j for j in every if not dropped(j)]
+    assert 0 < len(every) - len(floored) < 200
+    assert any(j.mix is not None and category[j.mix.bed] == "music" for j in floored)  # louder speech stays
+    assert any(j.mix is not None and j.mix.snr_db < 6.0 for j in floored)  # as does speech over noise
