@@ -32,7 +32,10 @@ def voice_by_window(data: Path, *, mixes: int = 3000) -> tuple[np.ndarray, np.nd
     """Out-of-corpus P(voice) and the true category of every original training window."""
     model = load_bundle(SOUND_TYPE)
     vad = next(r for r in model.inputs if r.card()["kind"] == "silero_vad")
-    tables, _, _ = _tables(data, "train", mixes=mixes, jobs=2, cache=DEFAULT_CACHE, quiet=True, vad=vad)
+    # The rows fit saw (song mixes included), or the cached fold predictions are not the shipped model's.
+    tables, _, _ = _tables(data, "train", mixes=mixes, jobs=2, cache=DEFAULT_CACHE, quiet=True, vad=vad,
+                           song_mixes=int(model.meta.get("song_mixes", 0)),
+                           music_floor_db=model.meta.get("music_floor_db"))
     task = loco.corpus_groups(fitting.sound_task(fitting.joined(tables, model.inputs), model.inputs))
     name = model.meta["selection"]["chosen"]
     raw = loco.loco_proba(task, fitting.candidates()[name], name=name, cache_dir=DEFAULT_CACHE / "loco")

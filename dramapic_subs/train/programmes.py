@@ -115,9 +115,13 @@ def shown_gender(doc: dict) -> list[str]:
     return out
 
 
-def score_programmes(rows: list[dict], data_dir: Path, *, count: int, seconds: float, seed: int = 0,
+def score_programmes(rows: list[dict], data_dir: Path, *, count: int, seconds: float, models: Path, seed: int = 0,
                      log=print) -> dict:
-    """Build ``count`` programmes, caption each with the CLI, and score all their cues together."""
+    """Build ``count`` programmes, caption each with the CLI, and score all their cues together.
+
+    ``models`` is the folder of the bundles under evaluation, handed to the CLI: its own default is
+    the installed package's, which in an editable install is another checkout's.
+    """
     ffmpeg = find_ffmpeg()
     cats, preds, genders, gpreds = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="dramapic-programmes-") as tmp:
@@ -125,7 +129,7 @@ def score_programmes(rows: list[dict], data_dir: Path, *, count: int, seconds: f
             y, segments = build(rows, data_dir, seconds=seconds, seed=seed + k)
             video = mux(y, Path(tmp) / f"programme{k}.mp4", ffmpeg)
             subprocess.run([sys.executable, "-m", "dramapic_subs", str(video), "--format", "json", "-o", tmp,
-                            "--quiet"], check=True)
+                            "--models", str(Path(models).resolve()), "--quiet"], check=True)
             doc = json.loads((Path(tmp) / f"programme{k}.json").read_text(encoding="utf-8"))
             centres = np.array([(w["start"] + w["end"]) / 2 for w in doc["windows"]])
             cat, gender = truth(segments, centres)
