@@ -170,7 +170,8 @@ class _SingleThreadedBlas:
     thread hand-offs cost more than they give (5-10x slower on 2 cores, worse
     when two analyses run at once, one per core, as the pipeline does). The
     previous limits come back when the last featurizer finishes (or is
-    dropped). Without threadpoolctl (a scikit-learn dependency) this does
+    dropped). threadpoolctl is a declared dependency (without it the analysis
+    takes twice the CPU); should it be unable to drive the BLAS, this does
     nothing.
 
     The limit is set and lifted where featurizers are made and finished (the
