@@ -32,13 +32,11 @@ def _speech_minute(data_dir: Path) -> np.ndarray:
 
     Every window then needs the speaker encoder: the analysis's costliest case.
     """
-    import csv
-
     from dramapic_subs.media import read_audio
+    from dramapic_subs.train.tables import read_manifest
 
     out, need = [], SR * 60
-    with open(data_dir / "manifest.csv", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["split"] == "dev" and r["category"] == "speech"]
+    rows = [r for r in read_manifest(data_dir, "dev") if r["category"] == "speech"]
     for row in rows[::7]:  # spread over speakers and corpora
         y = read_audio(data_dir / row["path"], sr=SR)
         out.append(y)

@@ -134,9 +134,8 @@ def main() -> None:
             every, warmup = VARIANTS.get(name, (len(gates), 0))
             restarts = np.array([s // vad.CHUNK for s, _, _ in clips]) if every is None else np.arange(every, len(gates), every)
             X = pooled(restarted(net, gates, restarts, warmup=warmup), grid, len(y))
-            P = np.full((len(X), len(model.labels)), np.nan)
-            P[valid] = model.predict_proba(np.hstack([S.X, X])[valid])
-            P = smooth_probabilities(P, width=model.smooth, valid=valid)
+            P = smooth_probabilities(model.predict_windows(np.hstack([S.X, X]), silent=~valid),
+                                     width=model.smooth, valid=valid)
             if ref_X is None:
                 ref_X, ref_P = X, P
             st["dX"].append(np.abs(X - ref_X)[valid])

@@ -352,7 +352,7 @@ class FrameAnalyzer:
 
     def _spectral(self, frames: np.ndarray, power: np.ndarray, out: np.ndarray) -> None:
         """Power spectrum (into ``power``), spectral shape and pitch of at most ``block`` frames (into ``out``)."""
-        n, sr, b = self.spec.n_fft, self.spec.sr, len(frames)
+        sr, b = self.spec.sr, len(frames)
         # Zero-padded to 2n: its even bins are the n-point spectrum, and its
         # power gives the linear (not circular) autocorrelation for pitch.
         spec2 = scipy.fft.rfft(self._padded_frames(frames), axis=1, workers=1)

@@ -87,6 +87,15 @@ class ModelBundle:
         classes = [str(c) for c in self.estimator.classes_]
         return calibrate(proba[:, [classes.index(lab) for lab in self.labels]], temperature=self.temperature)
 
+    def predict_windows(self, X: np.ndarray, *, silent: np.ndarray) -> np.ndarray:
+        """:meth:`predict_proba` of the windows that are not ``silent``; NaN rows for the silent ones.
+
+        Not smoothed (see :func:`smooth_probabilities`, which skips the NaN rows).
+        """
+        proba = np.full((len(X), len(self.labels)), np.nan)
+        proba[~silent] = self.predict_proba(X[~silent])
+        return proba
+
 
 def calibrate(proba: np.ndarray, *, temperature: float) -> np.ndarray:
     """Temperature scaling of probabilities: ``softmax(log(p) / T)`` row by row (T > 1 softens)."""

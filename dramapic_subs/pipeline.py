@@ -193,9 +193,7 @@ def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarr
 
 
 def _predict(model: ModelBundle, X: np.ndarray, silent: np.ndarray) -> ModelOutput:
-    proba = np.full((len(X), len(model.labels)), np.nan)
-    proba[~silent] = model.predict_proba(X[~silent])
-    proba = smooth_probabilities(proba, width=model.smooth, valid=~silent)
+    proba = smooth_probabilities(model.predict_windows(X, silent=silent), width=model.smooth, valid=~silent)
     return ModelOutput(model.name, model.version, model.labels, model.spec.n_fft, model.spec.hop,
                        model.smooth, proba)
 

@@ -125,10 +125,10 @@ class VoiceGate:
         if ready == 0:
             return
         silent = level[:ready] < SILENCE_FLOOR_DB
-        proba = np.full((ready, self._proba.shape[1]), np.nan)
-        if self.sound is not None and (~silent).any():
-            X = np.hstack([cols[key][:ready] for key in self.keys])
-            proba[~silent] = self.sound.predict_proba(X[~silent])
+        if self.sound is not None:
+            proba = self.sound.predict_windows(np.hstack([cols[key][:ready] for key in self.keys]), silent=silent)
+        else:
+            proba = np.zeros((ready, 0))
         self._proba = np.vstack([self._proba, proba])
         self._silent = np.concatenate([self._silent, silent])
         self._pending = {key: [c[ready:]] for key, c in cols.items()}
