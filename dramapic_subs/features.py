@@ -24,8 +24,8 @@ import weakref
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
+from .fft import irfft, rfft
 from .errors import ParameterError
 from .windows import WindowGrid
 
@@ -355,7 +355,7 @@ class FrameAnalyzer:
         sr, b = self.spec.sr, len(frames)
         # Zero-padded to 2n: its even bins are the n-point spectrum, and its
         # power gives the linear (not circular) autocorrelation for pitch.
-        spec2 = scipy.fft.rfft(self._padded_frames(frames), axis=1, workers=1)
+        spec2 = rfft(self._padded_frames(frames), axis=1)
         parts = spec2.view(np.float32)
         np.multiply(parts, parts, out=parts)  # re^2, im^2 side by side: contiguous, so fast
         power2 = self._power2c[:b].real
@@ -423,7 +423,7 @@ class FrameAnalyzer:
 
         ``power2c``: the 2n-point power spectrum as a complex array (imaginary part zero).
         """
-        ac = scipy.fft.irfft(power2c, 2 * self.spec.n_fft, axis=1, workers=1)[:, : self.lag_max + 2]
+        ac = irfft(power2c, 2 * self.spec.n_fft, axis=1)[:, : self.lag_max + 2]
         b = len(ac)
         ac = np.divide(ac, ac[:, :1] + _EPS, out=self._lags[:b])
         ac /= self.wac[None, :]

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.fft
 
+from .fft import rfft
 from .errors import ModelError, ParameterError
 from .windows import WindowGrid, WindowRows
 
@@ -126,7 +126,7 @@ class _Net:
         frames[:, 3, :own] = chunks[:, 3 * FRAME_HOP:]
         frames[:, 3, own:] = chunks[:, -2:-CONTEXT - 2:-1]
         frames *= self.window
-        return np.abs(scipy.fft.rfft(frames, axis=2, workers=1)).reshape(n, -1)  # float32
+        return np.abs(rfft(frames, axis=2)).reshape(n, -1)  # float32
 
     def run(self, gates_in: np.ndarray, h: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The LSTM cell over the chunks in order; speech probability per chunk and the final state.

@@ -324,7 +324,7 @@ def test_ctrl_c_during_burning(tmp_path, ffmpeg):
     src.parent.mkdir()
     # 40 s of 640x360 at 25 fps: a few seconds of x264 'veryfast' under libass on 2 cores.
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=640x360:r=25:d=40", "-f", "lavfi",
-                    "-i", f"sine=f=330:r=44100:d=40", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-i", "sine=f=330:r=44100:d=40", "-c:v", "libx264", "-preset", "ultrafast",
                     "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(src)], check=True)
     out = tmp_path / "out"
     out.mkdir()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pysrt
-import pytest
 
 from dramapic_subs.burn import FONT_FILE
 from dramapic_subs.captions import LABELS
