@@ -8,10 +8,11 @@ import pytest
 
 from dramapic_subs.errors import ModelError
 from dramapic_subs.features import FeatureSpec, feature_names
-from dramapic_subs.models import ModelBundle, load_bundle, save_bundle
+from dramapic_subs.models import ModelBundle, default_models_dir, load_bundle, save_bundle
+from dramapic_subs.representations import Spectral, encoder_from_file
 from dramapic_subs.train import experiments, fit, loco, peers
 from dramapic_subs.train.report import experiments_markdown, peer_markdown
-from dramapic_subs.train.tables import build_tables, plan_jobs, read_manifest
+from dramapic_subs.train.tables import SPEAKER, build_tables, plan_jobs, read_manifest
 
 SPECS = [FeatureSpec(512), FeatureSpec(1024)]
 
@@ -84,6 +85,25 @@ def test_select_fit_save_and_load(small, tmp_path, monkeypatch):
     (tmp_path / "gender.npz").write_bytes((tmp_path / "gender.npz").read_bytes() + b"\0")
     with pytest.raises(ModelError, match="sha256"):
         load_bundle("gender", directory=tmp_path)
+
+
+def test_gender_trains_on_embedded_speech_recorded_and_mixed_over_beds(data_dir, tmp_path):
+    """Speech over music or noise is what drama dialogue often is: the gender model learns it too."""
+    rows = read_manifest(data_dir, "train")
+    picked = [r for r in rows if r["category"] == "speech"][:3] + [r for r in rows if r["category"] == "music"][:2]
+    speaker = encoder_from_file(default_models_dir() / "speaker_encoder.npz")
+    jobs = plan_jobs(picked, augment_mixes=2, seed=5)
+    tables = build_tables(jobs, data_dir=data_dir, specs=[FeatureSpec(512)], cache_dir=tmp_path, n_jobs=1,
+                          encoder=speaker.encoder)
+    emb, meta = tables[SPEAKER].X, tables[SPEAKER].meta
+    mixed = np.char.startswith(meta["aug"].astype(str), "mix")
+    speech = meta["category"] == "speech"
+    assert mixed.any() and (speech & ~mixed).any() and (~speech).any()
+    np.testing.assert_allclose(np.linalg.norm(emb[speech], axis=1), 1.0, atol=1e-4)  # every speech window embedded
+    assert not emb[~speech].any()
+    task = fit.gender_task(fit.joined({512: tables[512], SPEAKER: tables[SPEAKER]}, (Spectral(FeatureSpec(512)), speaker)),
+                           (Spectral(FeatureSpec(512)), speaker))
+    assert loco.mix_rows(task).any() and len(task.y) == int(speech.sum())
 
 
 def test_experiment_grid_reports_the_winning_n_fft(small):

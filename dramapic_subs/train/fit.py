@@ -128,11 +128,8 @@ def sound_task(table: Table, inputs: tuple = ()) -> Task:
 
 
 def gender_task(table: Table, inputs: tuple = ()) -> Task:
-    """Gender of recorded speech (and of the speech-over-bed mixes, unless speaker embeddings are an
-    input: the tables embed recorded speech only)."""
+    """Gender of speech, recorded and mixed over music, noise and nature beds."""
     keep = (table.meta["category"] == "speech") & (table.meta["gender"] != "")
-    if any(isinstance(rep, SpeakerEmbedding) for rep in inputs):
-        keep &= ~np.char.startswith(table.meta["aug"].astype(str), "mix")
     speech = table.where(keep)
     y = speech.meta["gender"]
     groups = speech.meta["speaker"]

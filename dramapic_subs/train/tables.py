@@ -28,8 +28,8 @@ SR = 16000
 FEATURE_VERSION = "5"        # bump when features.py changes what it computes
 VAD_VERSION = "1"            # bump when vad.py's pooled features change
 VAD = "vad"                  # the tables' key for Silero VAD columns (the spectral ones are keyed by n_fft)
-SPEAKER = "spk"              # ... and for speaker embeddings, computed for speech clips only (zeros elsewhere)
-SPEAKER_VERSION = "1"
+SPEAKER = "spk"              # ... and for speaker embeddings, computed for speech only (zeros elsewhere)
+SPEAKER_VERSION = "2"        # 2: speech mixed over beds is embedded too (version 1 cached zeros for it)
 RELATIVE_FLOOR_DB = 30.0     # also drop windows this far below the file's loudest
 # Singing that is laid over instrumental music for the song mixes: isolated voices and sung lines.
 # (mir1k_mix already is MIR-1K's voices over their own accompaniment.)
@@ -199,9 +199,9 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
 
 
 def _embedded(job: Job) -> bool:
-    """Whether a job gets speaker embeddings: recorded speech only (the gender model trains on it;
-    embedding the mixes too would cost ~10 ms of CPU per window more)."""
-    return job.row["category"] == "speech" and job.mix is None
+    """Whether a job gets speaker embeddings: speech, recorded or mixed over a bed (the gender model
+    trains on both; the song mixes and other sounds get zeros)."""
+    return job.row["category"] == "speech"
 
 
 def audible_windows(y: np.ndarray, grid) -> np.ndarray:
