@@ -231,6 +231,9 @@ def _programme_lines(p: dict) -> list[str]:
         f"| music and song cues called speech | {ps['music_song_called_speech']:.3f} |",
         f"| gender accuracy on speech cues | {pg['accuracy']:.3f} (female {pg['per_gender']['female']:.3f}, "
         f"male {pg['per_gender']['male']:.3f}) |",
+        *[f"| ... {what} | {p[key]['accuracy']:.3f} ({p[key]['n']} cues) |"
+          for key, what in (("gender_over_beds", "speech over a music or noise bed"),
+                            ("gender_without_beds", "dialogue (no bed)")) if key in p],
         "",
         _confusion(ps["confusion"]),
         "",

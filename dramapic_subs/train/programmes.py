@@ -32,6 +32,7 @@ class Segment:
     end: float
     category: str        # a sound type, or "silence"
     gender: str = ""
+    bed: str = ""        # speech laid over a bed: the bed's category (music, noise)
 
 
 class _Builder:
@@ -53,10 +54,10 @@ class _Builder:
             y = y[start:start + int(seconds * SR)]
         return y, row
 
-    def add(self, y: np.ndarray, category: str, gender: str = "") -> None:
+    def add(self, y: np.ndarray, category: str, gender: str = "", bed: str = "") -> None:
         self.parts.append(np.asarray(y, np.float32))
         end = self.t + len(y) / SR
-        self.segments.append(Segment(self.t, end, category, gender))
+        self.segments.append(Segment(self.t, end, category, gender, bed))
         self.t = end
 
     def silence(self, seconds: float) -> None:
@@ -76,9 +77,10 @@ def build(rows: list[dict], data_dir: Path, *, seconds: float, seed: int) -> tup
                 b.silence(float(rng.uniform(0.2, 0.8)))
         elif scene == "voice over bed":
             y, row = b.clip("speech", 10.0)
-            bed, _ = b.clip(str(rng.choice(["music", "noise"])))
+            bed_category = str(rng.choice(["music", "noise"]))
+            bed, _ = b.clip(bed_category)
             mixed = augment.mix_at_snr(y, bed, snr_db=float(rng.uniform(5, 15)))
-            b.add(0.3 * mixed / (np.abs(mixed).max() + 1e-9), "speech", row["gender"])
+            b.add(0.3 * mixed / (np.abs(mixed).max() + 1e-9), "speech", row["gender"], bed_category)
         else:
             category = {"music": "music", "song": "song", "ambience": str(rng.choice(["noise", "nature"]))}[scene]
             y, _ = b.clip(category, float(rng.uniform(5, 12)))
@@ -90,9 +92,14 @@ def build(rows: list[dict], data_dir: Path, *, seconds: float, seed: int) -> tup
 
 def truth(segments: list[Segment], times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Category and gender of the segment under each time."""
-    starts = np.array([s.start for s in segments])
-    idx = np.clip(np.searchsorted(starts, times, side="right") - 1, 0, len(segments) - 1)
+    idx = _under(segments, times)
     return (np.array([segments[i].category for i in idx]), np.array([segments[i].gender for i in idx]))
+
+
+def _under(segments: list[Segment], times: np.ndarray) -> np.ndarray:
+    """Index of the segment under each time."""
+    starts = np.array([s.start for s in segments])
+    return np.clip(np.searchsorted(starts, times, side="right") - 1, 0, len(segments) - 1)
 
 
 def mux(y: np.ndarray, out: Path, ffmpeg: str) -> Path:
@@ -123,7 +130,7 @@ def score_programmes(rows: list[dict], data_dir: Path, *, count: int, seconds: f
     the installed package's, which in an editable install is another checkout's.
     """
     ffmpeg = find_ffmpeg()
-    cats, preds, genders, gpreds = [], [], [], []
+    cats, preds, genders, gpreds, over_bed = [], [], [], [], []
     with tempfile.TemporaryDirectory(prefix="dramapic-programmes-") as tmp:
         for k in range(count):
             y, segments = build(rows, data_dir, seconds=seconds, seed=seed + k)
@@ -133,8 +140,9 @@ def score_programmes(rows: list[dict], data_dir: Path, *, count: int, seconds: f
             doc = json.loads((Path(tmp) / f"programme{k}.json").read_text(encoding="utf-8"))
             centres = np.array([(w["start"] + w["end"]) / 2 for w in doc["windows"]])
             cat, gender = truth(segments, centres)
+            bed = [segments[i].bed for i in _under(segments, centres)]
             shown = shown_gender(doc)
-            for w, c, g, said in zip(doc["windows"], cat, gender, shown):
+            for w, c, g, said, b in zip(doc["windows"], cat, gender, shown, bed):
                 if c == "silence":
                     continue
                 sound = w["sound_type"]
@@ -143,7 +151,12 @@ def score_programmes(rows: list[dict], data_dir: Path, *, count: int, seconds: f
                 if c == "speech" and g and said:
                     genders.append(g)
                     gpreds.append(said)
+                    over_bed.append(bool(b))
             log(f"  programme {k}: {len(doc['windows'])} cues, {sum(s.category == 'speech' for s in segments)} speech segments")
+    genders, gpreds, over_bed = np.array(genders), np.array(gpreds), np.array(over_bed, bool)
     return {"programmes": count, "seconds_each": seconds,
             "sound_type": sound_scores(np.array(cats), np.array(preds)),
-            "gender": gender_scores(np.array(genders), np.array(gpreds))}
+            "gender": gender_scores(genders, gpreds),
+            # Speech laid over music or noise, and the rest (dialogue): they fail differently.
+            "gender_over_beds": gender_scores(genders[over_bed], gpreds[over_bed]),
+            "gender_without_beds": gender_scores(genders[~over_bed], gpreds[~over_bed])}
