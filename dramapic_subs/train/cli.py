@@ -206,7 +206,7 @@ def evaluate_cmd(
     """Score the models on dev, on dev programmes and leaving one training corpus out at a time."""
     from . import evaluate as ev
     from .calibration import reliability_plot
-    from .programmes import score_programmes
+    from .programmes import score_held_out_programmes, score_programmes
 
     sound = load_bundle(SOUND_TYPE, directory=models)
     gender = load_bundle(GENDER, directory=models)
@@ -217,17 +217,19 @@ def evaluate_cmd(
         song_mixes = int(sound.meta.get("song_mixes", 0))
     music_floor_db = sound.meta.get("music_floor_db")
     dev, _, rows = _tables(data, "dev", mixes=0, jobs=jobs, cache=cache, quiet=quiet, vad=vad, speaker=speaker)
-    train, _, _ = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet, song_mixes=song_mixes,
-                          music_floor_db=music_floor_db, vad=vad, speaker=speaker)
+    train, _, train_rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet,
+                                   song_mixes=song_mixes, music_floor_db=music_floor_db, vad=vad, speaker=speaker)
     results = ev.dev_scores(dev, sound, gender)
     out_of_corpus = ev.loco_scores(train, sound, gender, cache_dir=cache / "loco", log=typer.echo)
     prog = score_programmes(rows, data, count=programmes, seconds=180.0, models=models, log=typer.echo) if programmes else None
+    held = score_held_out_programmes(train, train_rows, data, models=models, count=max(1, programmes * 2 // 3),
+                                     seconds=180.0, log=typer.echo) if programmes else None
     report.parent.mkdir(parents=True, exist_ok=True)
     plot = report.with_suffix(".png")
     reliability_plot(ev.reliability_curves(results, out_of_corpus), plot)
-    doc = {"dev": results, "leave_one_corpus_out": out_of_corpus, "programmes": prog}
+    doc = {"dev": results, "leave_one_corpus_out": out_of_corpus, "programmes": prog, "held_out_programmes": held}
     report.with_suffix(".json").write_text(json.dumps(_jsonable(doc), indent=1) + "\n")
-    report.write_text(ev.markdown(results, out_of_corpus, sound, gender, prog, plot.name))
+    report.write_text(ev.markdown(results, out_of_corpus, sound, gender, prog, plot.name, held))
     s, g = results["sound_type"], results["gender"]
     typer.echo(f"dev: speech-vs-rest {s['speech_vs_rest_bacc']:.3f}, macro F1 {s['macro_f1']:.3f}, music/song "
                f"called speech {s['music_song_called_speech']:.3f}, gender female {g['per_gender']['female']:.3f} "
