@@ -28,7 +28,7 @@ from .summary import Summary, summarize
 from .turns import Turn, TurnModel, find_turns, make_turns
 from .voice import VoiceGate, voice_likely
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
-from .workers import ChildStreams, worth_it
+from .workers import ChildStream, ChildStreams, worth_it
 
 SR = 16000
 BLOCK_S = 30.0  # decode block: bounds memory whatever the file's length
@@ -74,7 +74,7 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
         Window and hop (cue) lengths in seconds.
     processes : bool, optional
         Run the spectral streams in child processes (one core each); default
-        when it pays: files of 20 s or more, on two cores or more
+        when it pays: files of two minutes or more, on two cores or more
         (:func:`dramapic_subs.workers.worth_it`). The rows are the same either way.
 
     Returns
@@ -142,8 +142,8 @@ def _stream_pass(path: Path, reps: dict, models: list[ModelBundle], grid, *, ffm
         # its pipe without the GIL, the in-process streams' FFTs and array maths
         # release it in part, and ffmpeg decodes in its own process.
         with ThreadPoolExecutor(max_workers=max(1, len(reps))) as pool:
-            for block in _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S,
-                                              on_warning=warnings.append)):
+            blocks = _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S, on_warning=warnings.append))
+            for block in _fed_ahead(blocks, [st for st in plain.values() if isinstance(st, ChildStream)]):
                 done = {key: pool.submit(st.push, block) for key, st in plain.items()}
                 rows = {key: future.result() for key, future in done.items()}
                 wanted = gate.add(rows) if gate else None
@@ -174,6 +174,31 @@ def _open(rep, grid, children: ChildStreams | None):
     card = rep.card()
     name = " ".join(str(card[k]) for k in ("kind", "n_fft") if k in card)
     return children.start(lambda: rep.stream(grid), name=name)
+
+
+def _fed_ahead(blocks: Iterator[np.ndarray], children: list[ChildStream]) -> Iterator[np.ndarray]:
+    """The blocks, each yielded once the next one has been fed to the child streams.
+
+    So a child starts on block k + 1 as soon as it is done with block k,
+    instead of idling until every stream has answered for block k (three
+    streams of unequal cost on two cores would leave one core idle part of
+    every block).
+    """
+    if not children:
+        yield from blocks
+        return
+    previous = None
+    try:
+        for block in blocks:
+            for st in children:
+                st.feed(block)
+            if previous is not None:
+                yield previous
+            previous = block
+        if previous is not None:
+            yield previous
+    finally:
+        blocks.close()
 
 
 def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:

@@ -19,18 +19,22 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
+import threading
 import traceback
+from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 from .errors import DramapicError
 from .features import _SingleThreadedBlas
 
-# Below this length a file is analysed in one process: forking and feeding the
-# children costs ~10 ms, a 10 s clip's analysis ~60 ms (measured in
-# benchmarks/RESULTS.md, "Streams in child processes").
-MIN_DURATION_S = 20.0
+# Below this a file is analysed in one process: a child costs ~10 ms to start
+# and gains only once blocks follow one another (30 s each: see
+# pipeline.BLOCK_S); clips of 1-120 s measured no faster in children
+# (benchmarks/RESULTS.md, "Streams in child processes").
+MIN_DURATION_S = 120.0
 JOIN_S = 2.0  # a child that has been told to stop and has not within this is killed
 
 
@@ -99,35 +103,63 @@ class ChildStreams:
 
 
 class ChildStream:
-    """A stream computed in a child process, with the stream's ``push(*args)`` / ``finish(*args)``."""
+    """A stream computed in a child process, with the stream's ``push(*args)`` / ``finish(*args)``.
+
+    :meth:`feed` hands a block over before its rows are wanted: the child
+    starts on it at once instead of idling until every other stream has
+    answered for the block before.
+    """
 
     def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection, name: str) -> None:
         self._process, self._conn, self.name = process, conn, name
+        self._fed: deque = deque()  # blocks sent, their rows not yet read
+
+    def feed(self, block: Any) -> None:
+        """Send ``block`` now; ``push(block)`` later returns its rows. Blocks go in stream order."""
+        self._send("push", (block,))
+        self._fed.append(block)
 
     def push(self, *args: Any) -> Any:
-        return self._call("push", args)
+        if self._fed and self._fed[0] is args[0]:
+            self._fed.popleft()
+        else:
+            self._send("push", args)
+        return self._receive()
 
     def finish(self, *args: Any) -> Any:
-        out = self._call("finish", args)
+        self._send("finish", args)
+        out = self._receive()
         self._process.join(JOIN_S)  # the child exits after finish
         return out
 
-    def _call(self, method: str, args: tuple) -> Any:
+    def _send(self, method: str, args: tuple) -> None:
         try:
-            self._conn.send((method, args))
+            self._conn.send((method, args))  # quick: the child's reader takes it off the pipe
+        except OSError as exc:
+            # A child that failed on a block fed ahead has left its error in the pipe: that is the news.
+            while self._conn.poll():
+                self._receive()
+            raise self._died() from exc
+
+    def _receive(self) -> Any:
+        try:
             status, value, trace = self._conn.recv()  # blocks without the GIL
         except (EOFError, OSError) as exc:
-            self._process.join(JOIN_S)
-            code = self._process.exitcode
-            how = (f"was killed by signal {-code}" if code is not None and code < 0
-                   else f"exited with status {code}" if code is not None else "stopped answering")
-            raise WorkerError(f"the analysis process for {self.name} {how}"
-                              + (" (out of memory?)" if code == -signal.SIGKILL else "")) from exc
+            raise self._died() from exc
         if status == "error":
             if not isinstance(value, DramapicError):  # a bug: keep where it happened
                 value.add_note(f"in the analysis process for {self.name}:\n{trace}")
             raise value
         return value
+
+    def _died(self) -> WorkerError:
+        """The error for a child that closed its pipe without answering."""
+        self._process.join(JOIN_S)
+        code = self._process.exitcode
+        how = (f"was killed by signal {-code}" if code is not None and code < 0
+               else f"exited with status {code}" if code is not None else "stopped answering")
+        return WorkerError(f"the analysis process for {self.name} {how}"
+                           + (" (out of memory?)" if code == -signal.SIGKILL else ""))
 
     def close(self) -> None:
         """Stop the child: closing the pipe ends its loop; a child busy past ``JOIN_S`` is killed."""
@@ -148,13 +180,12 @@ def _serve(make: Callable[[], Any], conn: Connection, parent_end: Connection, in
     for other in inherited:
         other.close()
     _SingleThreadedBlas.acquire()  # inherited from the group, held for good (the process ends with its stream)
+    requests: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_read, args=(conn, requests), daemon=True).start()
     try:
-        stream = make()
-        while True:
-            try:
-                method, args = conn.recv()
-            except EOFError:  # the parent closed the pipe or died
-                return
+        stream = make()  # in this (the forked) thread, which also computes: see _SingleThreadedBlas
+        while (request := requests.get()) is not None:  # None: the parent closed the pipe or died
+            method, args = request
             try:
                 value = getattr(stream, method)(*args)
             except Exception as exc:
@@ -165,6 +196,15 @@ def _serve(make: Callable[[], Any], conn: Connection, parent_end: Connection, in
                 return
     except Exception as exc:  # making the stream failed, or the parent left mid-answer
         _send_error(conn, exc)
+
+
+def _read(conn: Connection, requests: queue.SimpleQueue) -> None:
+    """Take the requests off the pipe as they come, so the parent's send of a block fed ahead never waits."""
+    try:
+        while True:
+            requests.put(conn.recv())
+    except (EOFError, OSError):
+        requests.put(None)
 
 
 def _send_error(conn: Connection, exc: Exception) -> None:
