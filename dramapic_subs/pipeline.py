@@ -28,7 +28,7 @@ from .summary import Summary, summarize
 from .turns import Turn, TurnModel, find_turns, make_turns
 from .voice import VoiceGate, voice_likely
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
-from .workers import ChildStream, ChildStreams, worth_it
+from .workers import ChildStreams, worth_it
 
 SR = 16000
 BLOCK_S = 30.0  # decode block: bounds memory whatever the file's length
@@ -126,10 +126,9 @@ def _stream_pass(path: Path, reps: dict, models: list[ModelBundle], grid, *, ffm
     while the other inputs take block k + 1. With ``processes``, the inputs
     that ask for it (``own_process``) run in child processes.
     """
-    with ChildStreams() as children:
+    with ChildStreams(enabled=processes) as children:
         # The children are forked here, before the prefetch reader and the pool start any thread.
-        plain = {key: _open(rep, grid, children if processes else None)
-                 for key, rep in reps.items() if not getattr(rep, "gated", False)}
+        plain = {key: children.stream(rep, grid) for key, rep in reps.items() if not getattr(rep, "gated", False)}
         gated = {key: rep.stream(grid, gated=True) for key, rep in reps.items() if getattr(rep, "gated", False)}
         sound = next((m for m in models if m.name == SOUND_TYPE), None)
         gate = VoiceGate(sound, level_key=_level_key(models)) if gated else None
@@ -143,7 +142,7 @@ def _stream_pass(path: Path, reps: dict, models: list[ModelBundle], grid, *, ffm
         # release it in part, and ffmpeg decodes in its own process.
         with ThreadPoolExecutor(max_workers=max(1, len(reps))) as pool:
             blocks = _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S, on_warning=warnings.append))
-            for block in _fed_ahead(blocks, [st for st in plain.values() if isinstance(st, ChildStream)]):
+            for block in children.fed_ahead(blocks):
                 done = {key: pool.submit(st.push, block) for key, st in plain.items()}
                 rows = {key: future.result() for key, future in done.items()}
                 wanted = gate.add(rows) if gate else None
@@ -165,40 +164,6 @@ def _stream_pass(path: Path, reps: dict, models: list[ModelBundle], grid, *, ffm
                 parts[key].append(st.finish(wanted))
     progress.update(task, total_s or 1.0)
     return {key: type(p[-1]).concat(p) for key, p in parts.items()}, n, warnings
-
-
-def _open(rep, grid, children: ChildStreams | None):
-    """``rep``'s stream over ``grid``: in a child process if ``children`` and the input asks for one."""
-    if children is None or not getattr(rep, "own_process", False):
-        return rep.stream(grid)
-    card = rep.card()
-    name = " ".join(str(card[k]) for k in ("kind", "n_fft") if k in card)
-    return children.start(lambda: rep.stream(grid), name=name)
-
-
-def _fed_ahead(blocks: Iterator[np.ndarray], children: list[ChildStream]) -> Iterator[np.ndarray]:
-    """The blocks, each yielded once the next one has been fed to the child streams.
-
-    So a child starts on block k + 1 as soon as it is done with block k,
-    instead of idling until every stream has answered for block k (three
-    streams of unequal cost on two cores would leave one core idle part of
-    every block).
-    """
-    if not children:
-        yield from blocks
-        return
-    previous = None
-    try:
-        for block in blocks:
-            for st in children:
-                st.feed(block)
-            if previous is not None:
-                yield previous
-            previous = block
-        if previous is not None:
-            yield previous
-    finally:
-        blocks.close()
 
 
 def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarray]:

@@ -25,7 +25,7 @@ import threading
 import traceback
 from collections import deque
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any, Callable, Generator, Iterator
 
 from .errors import DramapicError
 from .features import _SingleThreadedBlas
@@ -65,9 +65,15 @@ class ChildStreams:
     with a featurizer in process (the streams left here, the VAD and the
     encoder, ran that way beside them, and so do the children: the same
     rows, bit for bit).
+
+    Parameters
+    ----------
+    enabled : bool
+        False: :meth:`stream` makes every stream in this process.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
         self._children: list[ChildStream] = []
         self._ctx = multiprocessing.get_context("fork")
 
@@ -81,6 +87,37 @@ class ChildStreams:
                 child.close()
         finally:
             _SingleThreadedBlas.release()
+
+    def stream(self, rep: Any, grid: Any) -> Any:
+        """``rep.stream(grid)``: in a child process if enabled and the input asks for one (``own_process``)."""
+        if not self.enabled or not getattr(rep, "own_process", False):
+            return rep.stream(grid)
+        card = rep.card()
+        return self.start(lambda: rep.stream(grid), name=" ".join(str(card[k]) for k in ("kind", "n_fft") if k in card))
+
+    def fed_ahead(self, blocks: Generator) -> Iterator:
+        """The blocks, each yielded once the next one has been fed to the child streams.
+
+        So a child starts on block k + 1 as soon as it is done with block k,
+        instead of idling until every stream has answered for block k (three
+        streams of unequal cost on two cores leave a core idle part of every
+        block).
+        """
+        if not self._children:
+            yield from blocks
+            return
+        previous = None
+        try:
+            for block in blocks:
+                for child in self._children:
+                    child.feed(block)
+                if previous is not None:
+                    yield previous
+                previous = block
+            if previous is not None:
+                yield previous
+        finally:
+            blocks.close()
 
     def start(self, make: Callable[[], Any], *, name: str) -> "ChildStream":
         """Fork a child that makes its stream with ``make()`` and serves ``push``/``finish`` calls.
