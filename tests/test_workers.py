@@ -45,7 +45,8 @@ def _pass(path, models, *, processes: bool) -> dict:
 
 
 def _assert_children_gone() -> None:
-    assert multiprocessing.active_children() == []
+    """No stream child alive (joblib's reusable workers from other tests may be)."""
+    assert [p for p in multiprocessing.active_children() if p.name.startswith("dramapic ")] == []
 
 
 @pytest.mark.parametrize("clip", ["long_clip", "drama"])
