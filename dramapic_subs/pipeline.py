@@ -28,6 +28,7 @@ from .summary import Summary, summarize
 from .turns import Turn, TurnModel, find_turns, make_turns
 from .voice import VoiceGate, voice_likely
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
+from .workers import ChildStreams, worth_it
 
 SR = 16000
 BLOCK_S = 30.0  # decode block: bounds memory whatever the file's length
@@ -60,7 +61,7 @@ def load_models(models_dir: Path | None = None) -> list[ModelBundle]:
 
 def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: float = DEFAULT_WINDOW_S,
             hop_s: float = DEFAULT_HOP_S, ffmpeg: str | None = None, progress: Progress | None = None,
-            info: MediaInfo | None = None) -> Analysis:
+            info: MediaInfo | None = None, processes: bool | None = None) -> Analysis:
     """Classify every window of a file's soundtrack.
 
     Parameters
@@ -71,6 +72,10 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
         Each is fed features at its own n_fft; one STFT per distinct n_fft.
     window_s, hop_s : float
         Window and hop (cue) lengths in seconds.
+    processes : bool, optional
+        Run the spectral streams in child processes (one core each); default
+        when it pays: files of two minutes or more, on two cores or more
+        (:func:`dramapic_subs.workers.worth_it`). The rows are the same either way.
 
     Returns
     -------
@@ -86,7 +91,8 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     reps = {rep.key: rep for m in models for rep in m.inputs}
     progress = progress or Progress(quiet=True)
     feats, n, warnings = _stream_pass(path, reps, models, grid, ffmpeg=ffmpeg, progress=progress,
-                                      total_s=info.duration_s)
+                                      total_s=info.duration_s,
+                                      processes=worth_it(info.duration_s) if processes is None else processes)
     if n == 0:
         raise MediaError(f"{path}: the audio stream is empty (zero length)")
     for message in warnings:
@@ -111,47 +117,51 @@ def _level_key(models: list[ModelBundle]) -> tuple:
 
 
 def _stream_pass(path: Path, reps: dict, models: list[ModelBundle], grid, *, ffmpeg: str, progress: Progress,
-                 total_s: float) -> tuple[dict, int, list[str]]:
+                 total_s: float, processes: bool) -> tuple[dict, int, list[str]]:
     """Decode the file once and feed every block to every input's stream; their rows per window, samples,
     warnings.
 
     Gated inputs (the speaker encoder) are told with each block which
     windows the sound model has found voiced so far; each works on block k
-    while the other inputs take block k + 1.
+    while the other inputs take block k + 1. With ``processes``, the inputs
+    that ask for it (``own_process``) run in child processes.
     """
-    plain = {key: rep.stream(grid) for key, rep in reps.items() if not getattr(rep, "gated", False)}
-    gated = {key: rep.stream(grid, gated=True) for key, rep in reps.items() if getattr(rep, "gated", False)}
-    sound = next((m for m in models if m.name == SOUND_TYPE), None)
-    gate = VoiceGate(sound, level_key=_level_key(models)) if gated else None
-    parts: dict = {key: [] for key in reps}
-    running: dict = {}
-    task = progress.task(f"analysing {path.name}", total=total_s or 1.0)
-    n = 0
-    warnings: list[str] = []
-    # One thread per input: the FFTs and array maths release the GIL, so the
-    # analyses share the cores while ffmpeg decodes in its own process.
-    with ThreadPoolExecutor(max_workers=max(1, len(reps))) as pool:
-        for block in _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S,
-                                             on_warning=warnings.append)):
-            done = {key: pool.submit(st.push, block) for key, st in plain.items()}
-            rows = {key: future.result() for key, future in done.items()}
-            wanted = gate.add(rows) if gate else None
-            for key, st in gated.items():
-                if key in running:  # a stream takes one block at a time
-                    parts[key].append(running.pop(key).result())
-                running[key] = pool.submit(st.push, block, wanted)
+    with ChildStreams(enabled=processes) as children:
+        # The children are forked here, before the prefetch reader and the pool start any thread.
+        plain = {key: children.stream(rep, grid) for key, rep in reps.items() if not getattr(rep, "gated", False)}
+        gated = {key: rep.stream(grid, gated=True) for key, rep in reps.items() if getattr(rep, "gated", False)}
+        sound = next((m for m in models if m.name == SOUND_TYPE), None)
+        gate = VoiceGate(sound, level_key=_level_key(models)) if gated else None
+        parts: dict = {key: [] for key in reps}
+        running: dict = {}
+        task = progress.task(f"analysing {path.name}", total=total_s or 1.0)
+        n = 0
+        warnings: list[str] = []
+        # One thread per input: a thread whose stream runs in a child waits on
+        # its pipe without the GIL, the in-process streams' FFTs and array maths
+        # release it in part, and ffmpeg decodes in its own process.
+        with ThreadPoolExecutor(max_workers=max(1, len(reps))) as pool:
+            blocks = _prefetch(iter_audio(path, ffmpeg=ffmpeg, sr=SR, block_s=BLOCK_S, on_warning=warnings.append))
+            for block in children.fed_ahead(blocks):
+                done = {key: pool.submit(st.push, block) for key, st in plain.items()}
+                rows = {key: future.result() for key, future in done.items()}
+                wanted = gate.add(rows) if gate else None
+                for key, st in gated.items():
+                    if key in running:  # a stream takes one block at a time
+                        parts[key].append(running.pop(key).result())
+                    running[key] = pool.submit(st.push, block, wanted)
+                for key, r in rows.items():
+                    parts[key].append(r)
+                n += len(block)
+                progress.update(task, n / SR)
+            rows = {key: st.finish() for key, st in plain.items()}
             for key, r in rows.items():
                 parts[key].append(r)
-            n += len(block)
-            progress.update(task, n / SR)
-        rows = {key: st.finish() for key, st in plain.items()}
-        for key, r in rows.items():
-            parts[key].append(r)
-        wanted = gate.add(rows, final=True) if gate else None
-        for key, st in gated.items():
-            if key in running:
-                parts[key].append(running.pop(key).result())
-            parts[key].append(st.finish(wanted))
+            wanted = gate.add(rows, final=True) if gate else None
+            for key, st in gated.items():
+                if key in running:
+                    parts[key].append(running.pop(key).result())
+                parts[key].append(st.finish(wanted))
     progress.update(task, total_s or 1.0)
     return {key: type(p[-1]).concat(p) for key, p in parts.items()}, n, warnings
 
@@ -258,11 +268,13 @@ class FileReport:
     message: str = ""
 
 
-def process(src: Path, opts: Options, models: list[ModelBundle], progress: Progress) -> FileReport:
+def process(src: Path, opts: Options, models: list[ModelBundle], progress: Progress, *,
+            processes: bool | None = None) -> FileReport:
     """Analyse one input and write every requested output.
 
     Outputs that all exist and are newer than the input are left alone
     (``skipped``) unless ``opts.overwrite``. Raises DramapicError on bad input.
+    ``processes`` is :func:`analyze`'s.
     """
     paths = output_paths(src, opts)
     if src.is_file() and not opts.overwrite and up_to_date(src, paths):
@@ -271,7 +283,7 @@ def process(src: Path, opts: Options, models: list[ModelBundle], progress: Progr
     ffmpeg = find_ffmpeg(opts.ffmpeg)
     info = probe(src, ffmpeg=ffmpeg)
     analysis = analyze(src, models=models, window_s=opts.window_s, hop_s=opts.hop_s, ffmpeg=ffmpeg,
-                       progress=progress, info=info)
+                       progress=progress, info=info, processes=processes)
     summary = summarize(analysis)
     # Each output is written atomically, so an interrupted burn leaves the
     # finished captions and no partial video.
@@ -315,10 +327,11 @@ def _thumbnail(analysis: Analysis, png: Path, out: Path, *, has_video: bool, ffm
     return thumbnail(png, out, at_s=0.0, width=THUMB_WIDTH, ffmpeg=ffmpeg)
 
 
-def process_safely(src: Path, opts: Options, models: list[ModelBundle], progress: Progress | None = None) -> FileReport:
+def process_safely(src: Path, opts: Options, models: list[ModelBundle], progress: Progress | None = None, *,
+                   processes: bool | None = None) -> FileReport:
     """:func:`process`, with a user-caused error turned into a ``failed`` report."""
     try:
-        return process(src, opts, models, progress or Progress(quiet=True))
+        return process(src, opts, models, progress or Progress(quiet=True), processes=processes)
     except DramapicError as exc:
         return FileReport(src, "failed", message=str(exc))
     except OSError as exc:  # disk full, permission denied mid-write, ...
@@ -332,7 +345,8 @@ def run_batch(inputs: list[Path], opts: Options, models: list[ModelBundle], *, j
 
     Any joblib backend serves: inside ``joblib.parallel_config(backend="dask")``
     the files are spread over a Dask cluster's workers (which must see the
-    same paths).
+    same paths). With files in parallel the cores are busy already, so each
+    file's streams stay in its worker's process (no child processes).
     """
     progress = progress or Progress(quiet=True)
     if jobs == 1 or len(inputs) <= 1:
@@ -344,7 +358,7 @@ def run_batch(inputs: list[Path], opts: Options, models: list[ModelBundle], *, j
 
     with progress:
         task = progress.task("files", total=len(inputs))
-        work = (delayed(process_safely)(src, opts, models) for src in inputs)
+        work = (delayed(process_safely)(src, opts, models, processes=False) for src in inputs)
         for done, report in enumerate(Parallel(n_jobs=jobs, return_as="generator_unordered")(work), 1):
             progress.update(task, done)
             yield report

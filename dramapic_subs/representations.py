@@ -63,6 +63,9 @@ class Spectral:
     def names(self) -> list[str]:
         return feature_names()
 
+    # Pure numpy that holds the GIL, rows small to pickle: worth a core of its own.
+    own_process = True
+
     def stream(self, grid: WindowGrid) -> StreamFeaturizer:
         return StreamFeaturizer(self.spec, grid)
 
