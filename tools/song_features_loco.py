@@ -1,0 +1,86 @@
+"""Do the sung-voice features (``features.SONG_FEATURES``) help the sound model out of corpus?
+
+Builds (or reads from the cache) the training pool's n_fft-1024 table with the fit's settings
+(3000 speech-over-bed mixes, none under 6 dB over music, Silero VAD beside), then runs
+leave-one-corpus-out for ``hgb`` on the columns the shipped model uses (``BASE_FEATURES`` + VAD)
+and on those plus the song columns (all of them, and subsets), and writes the comparison:
+
+    PYTHONPATH=. python tools/song_features_loco.py [--variants base,song] [--out reports/song_features.json]
+
+The base variant's rows are bit for bit the shipped model's (the song columns are appended after
+the older ones, which did not change), so its folds come from the cache the fit left.
+Dev is never read.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dramapic_subs.features import BASE_FEATURES, SONG_FEATURES, feature_names
+from dramapic_subs.representations import silero_from_file
+from dramapic_subs.train import fit as fitting
+from dramapic_subs.train import loco
+from dramapic_subs.train.cli import DEFAULT_CACHE, DEFAULT_DATA, GENDER_NFFT, MUSIC_FLOOR_DB, SOUND_NFFT, _tables
+from dramapic_subs.train.tables import VAD, Table
+
+SONG_CORPORA = ("jamendo", "gugak", "mir1k")
+SPEECH_CORPORA = ("emotiontts", "fsdd", "librispeech", "ravdess")
+OTHER = ("animal", "dcase2016", "us8k", "snap")
+VARIANTS = {
+    "base": BASE_FEATURES,
+    "song": BASE_FEATURES + SONG_FEATURES,
+    "song_no_vibrato": BASE_FEATURES + [f for f in SONG_FEATURES if not f.startswith("vibrato")],
+    "song_pitch_only": BASE_FEATURES + ["f0_held_frac", "f0_held_run_s", "tuning_strength"],
+    "song_runs_only": BASE_FEATURES + ["voiced_run_s", "voiced_long_frac", "voicing_changes_hz"],
+}
+
+
+def summarize(task, proba) -> dict:
+    ok = loco.scored(task, proba)
+    labels = np.unique(task.y)
+    pooled = task.score(task.y[ok], labels[proba[ok].argmax(axis=1)])
+    per = loco.per_corpus(task, proba)
+    return {"macro_f1": pooled["macro_f1"], "speech_vs_rest": pooled["speech_vs_rest_bacc"],
+            "music_song_called_speech": pooled["music_song_called_speech"], "recall": pooled["recall"],
+            "called_speech": {c: per[c]["nonspeech_called_speech"] for c in SONG_CORPORA + OTHER},
+            "speech_kept": {c: per[c]["speech_recall"] for c in SPEECH_CORPORA},
+            "per_corpus": per}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variants", default="base,song")
+    ap.add_argument("--out", type=Path, default=Path("reports") / "song_features.json")
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    vad = silero_from_file(Path("models") / "silero_vad.npz")
+    t0 = time.time()
+    tables, _, _ = _tables(DEFAULT_DATA, "train", mixes=3000, jobs=args.jobs, cache=DEFAULT_CACHE, quiet=True,
+                           music_floor_db=MUSIC_FLOOR_DB, n_ffts=(GENDER_NFFT, SOUND_NFFT), vad=vad)  # 512 too: one decode for both (evaluate needs it)
+    print(f"tables: {len(tables[SOUND_NFFT])} rows in {time.time() - t0:.0f} s", flush=True)
+    names = feature_names()
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    for variant in args.variants.split(","):
+        idx = [names.index(n) for n in VARIANTS[variant]]
+        spectral = tables[SOUND_NFFT]
+        table = Table(np.hstack([spectral.X[:, idx], tables[VAD].X]), spectral.meta)
+        task = loco.corpus_groups(fitting.sound_task(table))
+        t0 = time.time()
+        proba = loco.loco_proba(task, fitting.candidates()["hgb"], name="hgb", cache_dir=DEFAULT_CACHE / "loco",
+                                log=lambda m: print(m, flush=True))
+        results[variant] = {"columns": VARIANTS[variant][len(BASE_FEATURES):], **summarize(task, proba)}
+        r = results[variant]
+        print(f"{variant}: {time.time() - t0:.0f} s, macro F1 {r['macro_f1']:.3f}, speech vs rest "
+              f"{r['speech_vs_rest']:.3f}, song/music recall {r['recall']['song']:.3f}/{r['recall']['music']:.3f}, "
+              f"called speech {r['called_speech']}, speech kept {r['speech_kept']}", flush=True)
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    main()
