@@ -52,6 +52,38 @@ def summarize(task, proba) -> dict:
             "per_corpus": per}
 
 
+def table(results: dict) -> str:
+    """The comparison as a markdown table (pooled, then per held-out corpus)."""
+    head = ["variant", "macro F1", "speech vs rest", "music+song called speech", "song / music recall",
+            *[f"{c} called speech" for c in SONG_CORPORA + OTHER], f"speech kept: {' / '.join(SPEECH_CORPORA)}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in results.items():
+        cells = [name, f"{r['macro_f1']:.3f}", f"{r['speech_vs_rest']:.3f}", f"{r['music_song_called_speech']:.3f}",
+                 f"{r['recall']['song']:.3f} / {r['recall']['music']:.3f}",
+                 *[f"{r['called_speech'][c]:.3f}" for c in SONG_CORPORA + OTHER],
+                 " / ".join(f"{r['speech_kept'][c]:.3f}" for c in SPEECH_CORPORA)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def fold_log(task, est, cache_dir: Path):
+    """A log that also prints each finished fold's share called speech (and of speech kept)."""
+    labels = list(np.unique(task.y))
+    fingerprint = loco._fingerprint(task, est)
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+        corpus = message.split("held out ")[-1].split(" ")[0] if "held out " in message else None
+        path = cache_dir / f"loco-{task.name}-hgb-{corpus}-{fingerprint}.npy"
+        if corpus and path.is_file():
+            test = (task.groups == corpus) & ~loco.mix_rows(task)
+            called = np.load(path).argmax(axis=1) == labels.index("speech")
+            is_speech = task.y[test] == "speech"
+            print(f"    {corpus}: non-speech called speech {called[~is_speech].mean() if (~is_speech).any() else float('nan'):.3f}, "
+                  f"speech kept {called[is_speech].mean() if is_speech.any() else float('nan'):.3f}", flush=True)
+    return log
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variants", default="base,song")
@@ -71,14 +103,17 @@ def main() -> None:
         table = Table(np.hstack([spectral.X[:, idx], tables[VAD].X]), spectral.meta)
         task = loco.corpus_groups(fitting.sound_task(table))
         t0 = time.time()
+        # The song and speech corpora first: on a busy machine their answer comes early.
         proba = loco.loco_proba(task, fitting.candidates()["hgb"], name="hgb", cache_dir=DEFAULT_CACHE / "loco",
-                                log=lambda m: print(m, flush=True))
+                                log=fold_log(task, fitting.candidates()["hgb"], DEFAULT_CACHE / "loco"),
+                                first=SONG_CORPORA + SPEECH_CORPORA)
         results[variant] = {"columns": VARIANTS[variant][len(BASE_FEATURES):], **summarize(task, proba)}
         r = results[variant]
         print(f"{variant}: {time.time() - t0:.0f} s, macro F1 {r['macro_f1']:.3f}, speech vs rest "
               f"{r['speech_vs_rest']:.3f}, song/music recall {r['recall']['song']:.3f}/{r['recall']['music']:.3f}, "
               f"called speech {r['called_speech']}, speech kept {r['speech_kept']}", flush=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print(table(results))
 
 
 if __name__ == "__main__":
