@@ -47,9 +47,13 @@ def summarize(task, proba) -> dict:
     per = loco.per_corpus(task, proba)
     return {"macro_f1": pooled["macro_f1"], "speech_vs_rest": pooled["speech_vs_rest_bacc"],
             "music_song_called_speech": pooled["music_song_called_speech"], "recall": pooled["recall"],
-            "called_speech": {c: per[c]["nonspeech_called_speech"] for c in SONG_CORPORA + OTHER},
-            "speech_kept": {c: per[c]["speech_recall"] for c in SPEECH_CORPORA},
+            "called_speech": {c: per[c]["nonspeech_called_speech"] if c in per else None for c in SONG_CORPORA + OTHER},
+            "speech_kept": {c: per[c]["speech_recall"] if c in per else None for c in SPEECH_CORPORA},
             "per_corpus": per}
+
+
+def _num(x) -> str:
+    return "–" if x is None else f"{x:.3f}"
 
 
 def table(results: dict) -> str:
@@ -60,8 +64,8 @@ def table(results: dict) -> str:
     for name, r in results.items():
         cells = [name, f"{r['macro_f1']:.3f}", f"{r['speech_vs_rest']:.3f}", f"{r['music_song_called_speech']:.3f}",
                  f"{r['recall']['song']:.3f} / {r['recall']['music']:.3f}",
-                 *[f"{r['called_speech'][c]:.3f}" for c in SONG_CORPORA + OTHER],
-                 " / ".join(f"{r['speech_kept'][c]:.3f}" for c in SPEECH_CORPORA)]
+                 *[_num(r['called_speech'][c]) for c in SONG_CORPORA + OTHER],
+                 " / ".join(_num(r['speech_kept'][c]) for c in SPEECH_CORPORA)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -84,32 +88,62 @@ def fold_log(task, est, cache_dir: Path):
     return log
 
 
+def cached_tables(vad) -> dict:
+    """The fit's plan cut to the jobs whose n_fft-1024 and VAD rows are cached: nothing is decoded."""
+    from dramapic_subs.features import FeatureSpec
+    from dramapic_subs.train.tables import _cache_key, build_tables, plan_jobs, read_manifest
+
+    plan = plan_jobs(read_manifest(DEFAULT_DATA, "train"), augment_mixes=3000, music_floor_db=MUSIC_FLOOR_DB)
+    have = [j for j in plan if all((DEFAULT_CACHE / f"{_cache_key(j, DEFAULT_DATA, r)}.npy").is_file()
+                                   for r in (str(SOUND_NFFT), VAD))]
+    print(f"cached: {len(have)} of {len(plan)} jobs ({sum(j.mix is not None for j in have)} mixes)", flush=True)
+    return build_tables(have, data_dir=DEFAULT_DATA, specs=[FeatureSpec(SOUND_NFFT)], cache_dir=DEFAULT_CACHE,
+                        n_jobs=1, vad=vad.weights)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variants", default="base,song")
     ap.add_argument("--out", type=Path, default=Path("reports") / "song_features.json")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--cached-only", action="store_true",
+                    help="Use only the jobs whose features are already cached (a smaller pool, the same for every "
+                         "variant; none of its folds is the shipped model's)")
+    ap.add_argument("--folds", default="", help="Only these held-out corpora (comma-separated); default: all")
     args = ap.parse_args()
     vad = silero_from_file(Path("models") / "silero_vad.npz")
     t0 = time.time()
-    tables, _, _ = _tables(DEFAULT_DATA, "train", mixes=3000, jobs=args.jobs, cache=DEFAULT_CACHE, quiet=True,
-                           music_floor_db=MUSIC_FLOOR_DB, n_ffts=(GENDER_NFFT, SOUND_NFFT), vad=vad)  # 512 too: one decode for both (evaluate needs it)
+    if args.cached_only:
+        tables = cached_tables(vad)
+    else:
+        tables, _, _ = _tables(DEFAULT_DATA, "train", mixes=3000, jobs=args.jobs, cache=DEFAULT_CACHE, quiet=True,
+                               music_floor_db=MUSIC_FLOOR_DB, n_ffts=(GENDER_NFFT, SOUND_NFFT), vad=vad)  # 512 too: one decode for both (evaluate needs it)
     print(f"tables: {len(tables[SOUND_NFFT])} rows in {time.time() - t0:.0f} s", flush=True)
     names = feature_names()
+    only = tuple(args.folds.split(",")) if args.folds else None
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    est, cache = fitting.candidates()["hgb"], DEFAULT_CACHE / "loco"
+    tasks = {}
     for variant in args.variants.split(","):
         idx = [names.index(n) for n in VARIANTS[variant]]
         spectral = tables[SOUND_NFFT]
         table = Table(np.hstack([spectral.X[:, idx], tables[VAD].X]), spectral.meta)
-        task = loco.corpus_groups(fitting.sound_task(table))
-        t0 = time.time()
-        # The song and speech corpora first: on a busy machine their answer comes early.
-        proba = loco.loco_proba(task, fitting.candidates()["hgb"], name="hgb", cache_dir=DEFAULT_CACHE / "loco",
-                                log=fold_log(task, fitting.candidates()["hgb"], DEFAULT_CACHE / "loco"),
-                                first=SONG_CORPORA + SPEECH_CORPORA)
-        results[variant] = {"columns": VARIANTS[variant][len(BASE_FEATURES):], **summarize(task, proba)}
+        tasks[variant] = loco.corpus_groups(fitting.sound_task(table))
+    # Fold by fold, every variant in turn, the song and speech corpora first: on a busy machine the
+    # comparison comes early. Each fold is cached, so the pooled pass below only reads them.
+    order = [c for c in SONG_CORPORA + SPEECH_CORPORA if only is None or c in only]
+    order += [c for c in (only or np.unique(tasks[next(iter(tasks))].groups)) if c not in order]
+    for corpus in order:
+        for variant, task in tasks.items():
+            print(f"[{variant}]", end=" ", flush=True)
+            loco.loco_proba(task, est, name="hgb", cache_dir=cache, log=fold_log(task, est, cache), only=(corpus,))
+    for variant, task in tasks.items():
+        proba = loco.loco_proba(task, est, name="hgb", cache_dir=cache, only=only)
+        results[variant] = {"columns": VARIANTS[variant][len(BASE_FEATURES):], "pool": "cached jobs only"
+                            if args.cached_only else "fit's", "folds": list(only) if only else "all",
+                            **summarize(task, proba)}
         r = results[variant]
-        print(f"{variant}: {time.time() - t0:.0f} s, macro F1 {r['macro_f1']:.3f}, speech vs rest "
+        print(f"{variant}: macro F1 {r['macro_f1']:.3f}, speech vs rest "
               f"{r['speech_vs_rest']:.3f}, song/music recall {r['recall']['song']:.3f}/{r['recall']['music']:.3f}, "
               f"called speech {r['called_speech']}, speech kept {r['speech_kept']}", flush=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n")
@@ -117,5 +151,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     main()
