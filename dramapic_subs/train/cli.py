@@ -20,7 +20,7 @@ import typer
 
 from ..embedding import ENCODER_NAME
 from ..errors import ModelError
-from ..features import BASE_FEATURES, FeatureSpec
+from ..features import FeatureSpec
 from ..models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, save_bundle
 from ..progress import Progress
 from ..representations import (
@@ -112,8 +112,7 @@ def _inputs(vad: SileroVad, speaker: SpeakerEmbedding) -> dict[str, tuple]:
     """Each model's inputs: the design card's n_fft, Silero VAD beside the sound type's, the speaker
     embedding beside the gender's."""
     return {SOUND_TYPE: (Spectral(FeatureSpec(SOUND_NFFT)), vad),
-            # The gender model keeps to the columns before the song ones (it was not refitted for them).
-            GENDER: (Spectral(FeatureSpec(GENDER_NFFT), tuple(BASE_FEATURES)), speaker)}
+            GENDER: (Spectral(FeatureSpec(GENDER_NFFT)), speaker)}
 
 
 def _data_summary(rows: list[dict]) -> dict:
@@ -149,9 +148,8 @@ def fit_cmd(
     wanted = {m.strip() for m in only.split(",")}
     vad = _vad(out)
     speaker = _encoder(out) if GENDER in wanted else None
-    n_ffts = tuple(sorted({SOUND_TYPE: SOUND_NFFT, GENDER: GENDER_NFFT}[m] for m in wanted if m in (SOUND_TYPE, GENDER)))
     tables, seconds, rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet,
-                                    song_mixes=song_mixes, music_floor_db=music_floor_db, n_ffts=n_ffts,
+                                    song_mixes=song_mixes, music_floor_db=music_floor_db,
                                     vad=vad if SOUND_TYPE in wanted else None, speaker=speaker)
     n_rows = len(next(iter(tables.values())))
     typer.echo(f"tables: {n_rows} window rows in {seconds:.0f} s ({n_rows / max(seconds, 1e-9):.0f} rows/s)")

@@ -25,7 +25,7 @@ from ..windows import make_grid
 from . import augment
 
 SR = 16000
-FEATURE_VERSION = "6"        # bump when features.py changes what it computes
+FEATURE_VERSION = "5"        # bump when features.py changes what it computes
 VAD_VERSION = "1"            # bump when vad.py's pooled features change
 VAD = "vad"                  # the tables' key for Silero VAD columns (the spectral ones are keyed by n_fft)
 SPEAKER = "spk"              # ... and for speaker embeddings, computed for speech clips only (zeros elsewhere)
