@@ -16,7 +16,7 @@ columns and on those plus the song columns, fold by fold, the song and speech co
 
     PYTHONPATH=. python tools/song_features_loco.py [--variants base,song] [--folds jamendo,gugak]
 
-The base variant's rows are the shipped model's, so its folds come from the cache the fit left. The
+(``--table`` prints the table of an earlier run's JSON.) The base variant's rows are the shipped model's, so its folds come from the cache the fit left. The
 results go to reports/song_features.json, the table to stdout. Dev is never read.
 """
 from __future__ import annotations
@@ -221,7 +221,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("reports") / "song_features.json")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--folds", default="", help="Only these held-out corpora (comma-separated); default: all")
+    ap.add_argument("--table", action="store_true", help="Only print the table of --out's results")
     args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(args.out.read_text())))
+        return
     vad = silero_from_file(Path("models") / "silero_vad.npz")
     tables, _, rows = _tables(DEFAULT_DATA, "train", mixes=3000, jobs=args.jobs, cache=DEFAULT_CACHE, quiet=True,
                               music_floor_db=MUSIC_FLOOR_DB, n_ffts=(SOUND_NFFT,), vad=vad)
@@ -236,8 +240,8 @@ def main() -> None:
     tasks = {}
     for variant in args.variants.split(","):
         idx = [SONG_FEATURES.index(n) for n in VARIANTS[variant]]
-        table = Table(np.hstack([spectral.X, song[:, idx], tables[VAD].X]), spectral.meta)
-        tasks[variant] = loco.corpus_groups(fitting.sound_task(table))
+        rows_ = Table(np.hstack([spectral.X, song[:, idx], tables[VAD].X]), spectral.meta)
+        tasks[variant] = loco.corpus_groups(fitting.sound_task(rows_))
     # Fold by fold, every variant in turn, the song and speech corpora first: on a busy machine the
     # comparison comes early. Each fold is cached, so the pooled pass below only reads them.
     order = [c for c in SONG_CORPORA + SPEECH_CORPORA if only is None or c in only]
