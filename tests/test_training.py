@@ -67,6 +67,23 @@ def test_leaving_a_corpus_out_never_trains_on_it_nor_on_mixes_that_used_it(small
     assert np.isnan(proba[mixes]).all() and not np.isnan(proba[~mixes]).any()  # every recording scored once
 
 
+def test_some_folds_first_or_only_give_those_folds_the_same_predictions(small, tmp_path):
+    _, tables, _ = small
+    task = loco.corpus_groups(fit.sound_task(tables[1024]))
+    est = fit.candidates()["logreg"]
+    order = []
+    part = loco.loco_proba(task, est, name="logreg", cache_dir=tmp_path, only=("mir1k", "fsdd"), first=("mir1k",),
+                           log=lambda m: order.append(m.split("held out ")[1].split(" ")[0]))
+    assert order == ["mir1k", "fsdd"]
+    ran = np.isin(task.groups, ["mir1k", "fsdd"]) & ~loco.mix_rows(task)
+    assert not np.isnan(part[ran]).any() and np.isnan(part[~ran]).all()
+    whole = loco.loco_proba(task, est, name="logreg", cache_dir=None, log=lambda *_: None)
+    np.testing.assert_allclose(part[ran], whole[ran])
+    again = loco.loco_proba(task, est, name="logreg", cache_dir=tmp_path, only=("fsdd",), log=order.append)
+    assert order == ["mir1k", "fsdd"]  # read from the cache, not refitted
+    np.testing.assert_array_equal(again[task.groups == "fsdd"], part[task.groups == "fsdd"])
+
+
 def test_select_fit_save_and_load(small, tmp_path, monkeypatch):
     _, tables, _ = small
     task = fit.gender_task(tables[512])

@@ -38,7 +38,8 @@ def bed_corpora(task: Task) -> np.ndarray:
 
 
 def loco_proba(task: Task, est: Pipeline, *, name: str, cache_dir: Path | None,
-               log: Callable[[str], None] = print) -> np.ndarray:
+               log: Callable[[str], None] = print, first: tuple[str, ...] = (),
+               only: tuple[str, ...] | None = None) -> np.ndarray:
     """Out-of-corpus probabilities, shape (n_rows, n_labels); NaN on mix rows.
 
     Parameters
@@ -47,12 +48,17 @@ def loco_proba(task: Task, est: Pipeline, *, name: str, cache_dir: Path | None,
         Its ``groups`` must be corpora (see :func:`corpus_groups`).
     name : str
         The candidate's name, for the log and the cache key.
+    first : tuple of str
+        Corpora whose folds run before the others (the same folds and cache either way).
+    only : tuple of str or None
+        Run only these corpora's folds (the others' rows stay NaN): for a quick look, never for a choice.
     """
     labels = np.unique(task.y)
     proba = np.full((len(task.y), len(labels)), np.nan)
     mixes, beds = mix_rows(task), bed_corpora(task)
     fingerprint = _fingerprint(task, est)
-    for corpus in np.unique(task.groups):
+    corpora = [c for c in np.unique(task.groups) if only is None or c in only]
+    for corpus in [c for c in first if c in corpora] + [c for c in corpora if c not in first]:
         test = (task.groups == corpus) & ~mixes
         if not test.any():
             continue
