@@ -48,9 +48,14 @@ def _voice_columns(proba: np.ndarray, labels: list[str]) -> np.ndarray:
     return proba[:, cols].sum(axis=1)
 
 
+def _likely(proba: np.ndarray, labels: list[str], silent: np.ndarray) -> np.ndarray:
+    """The rule itself, on sound-type probabilities with columns ``labels``."""
+    return ~np.asarray(silent, bool) & (np.nan_to_num(_voice_columns(proba, labels), nan=0.0) >= VOICE_MIN)
+
+
 def voice_likely(sound: ModelOutput, silent: np.ndarray) -> np.ndarray:
     """Non-silent windows where P(speech) + P(song) >= ``VOICE_MIN`` (bool, shape (n_windows,))."""
-    return ~np.asarray(silent, bool) & (np.nan_to_num(sound_voice_probability(sound), nan=0.0) >= VOICE_MIN)
+    return _likely(sound.proba, sound.labels, silent)
 
 
 def voiced(analysis: Analysis) -> np.ndarray:
@@ -102,14 +107,12 @@ class VoiceGate:
         upto = self._tail0 + len(self._silent) - (0 if final else self.half)
         if upto <= self.n_decided:
             return np.zeros(0, bool)
-        valid = ~self._silent
         if self.sound is not None:
-            proba = smooth_probabilities(self._proba, width=self.sound.smooth, valid=valid)
-            voice = np.nan_to_num(_voice_columns(proba, self.sound.labels), nan=0.0) >= VOICE_MIN
+            proba = smooth_probabilities(self._proba, width=self.sound.smooth, valid=~self._silent)
+            likely = _likely(proba, self.sound.labels, self._silent)
         else:
-            voice = np.ones(len(valid), bool)
-        sel = slice(self.n_decided - self._tail0, upto - self._tail0)
-        decided = valid[sel] & voice[sel]
+            likely = ~self._silent
+        decided = likely[self.n_decided - self._tail0:upto - self._tail0]
         self.n_decided = upto
         drop = max(0, self.n_decided - self.half - self._tail0)  # no later smoothing reaches them
         self._proba, self._silent, self._tail0 = self._proba[drop:], self._silent[drop:], self._tail0 + drop
