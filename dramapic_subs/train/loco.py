@@ -62,12 +62,11 @@ def loco_proba(task: Task, est: Pipeline, *, name: str, cache_dir: Path | None,
         test = (task.groups == corpus) & ~mixes
         if not test.any():
             continue
-        train = (task.groups != corpus) & (beds != corpus)
         path = cache_dir / f"loco-{task.name}-{name}-{corpus}-{fingerprint}.npy" if cache_dir else None
         if path is not None and path.is_file():
             proba[test] = np.load(path)
             continue
-        model = fit_weighted(clone(est), task.table.X[train], task.y[train], task.weights[train])
+        model = fit_without(task, est, corpus, beds=beds)
         pred = np.zeros((int(test.sum()), len(labels)))
         # A fold may lack a class (fsdd is all male): its column stays 0.
         pred[:, np.searchsorted(labels, model.classes_)] = model.predict_proba(task.table.X[test])
@@ -79,6 +78,16 @@ def loco_proba(task: Task, est: Pipeline, *, name: str, cache_dir: Path | None,
             os.replace(tmp, path)
         log(f"  {task.name} {name}: held out {corpus} ({int(test.sum())} windows)")
     return proba
+
+
+def fit_without(task: Task, est: Pipeline, corpus: str, *, beds: np.ndarray | None = None) -> Pipeline:
+    """A fresh copy of ``est`` fitted on every row but ``corpus``'s and the mixes that used it as bed.
+
+    ``beds``: :func:`bed_corpora` of the task, if already at hand.
+    """
+    beds = bed_corpora(task) if beds is None else beds
+    train = (task.groups != corpus) & (beds != corpus)
+    return fit_weighted(clone(est), task.table.X[train], task.y[train], task.weights[train])
 
 
 def corpus_groups(task: Task) -> Task:

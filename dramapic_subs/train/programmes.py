@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import clone
 
 from ..media import find_ffmpeg, read_audio
 from ..models import GENDER, load_bundle, save_bundle
 from . import augment
-from .fit import candidates, corpus_of, fit_weighted, gender_task, joined
-from .loco import bed_corpora, corpus_groups
+from .fit import candidates, corpus_of, gender_task, joined
+from .loco import bed_corpora, corpus_groups, fit_without
 from .report import gender_scores, sound_scores
 
 SR = 16000
@@ -196,8 +195,7 @@ def score_held_out_programmes(tables: dict, rows: list[dict], data_dir: Path, *,
     beds = bed_corpora(task)
     out = {}
     for corpus in HELD_OUT_SPEECH:
-        train = (task.groups != corpus) & (beds != corpus)
-        model = fit_weighted(clone(candidates()[chosen]), task.table.X[train], task.y[train], task.weights[train])
+        model = fit_without(task, candidates()[chosen], corpus, beds=beds)
         picked = [r for r in rows if r["category"] != "speech" or corpus_of(r["source"]) == corpus]
         with tempfile.TemporaryDirectory(prefix="dramapic-fold-") as tmp:
             for f in Path(models).iterdir():
