@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .fft import rfft
 from .checksums import sha256_file
 from .errors import ModelError, ParameterError
 from .features import mel_filters
+from .fft import rfft
 from .windows import WindowRows
 
 SR = 16000

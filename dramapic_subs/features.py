@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fft import irfft, rfft
 from .errors import ParameterError
+from .fft import irfft, rfft
 from .windows import WindowGrid
 
 N_MELS = 40

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fft import rfft
 from .errors import ModelError, ParameterError
+from .fft import rfft
 from .windows import WindowGrid, WindowRows
 
 SR = 16000
