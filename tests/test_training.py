@@ -84,6 +84,52 @@ def test_some_folds_first_or_only_give_those_folds_the_same_predictions(small, t
     np.testing.assert_array_equal(again[task.groups == "fsdd"], part[task.groups == "fsdd"])
 
 
+def test_in_corpus_folds_never_predict_a_speaker_they_trained_on(small, monkeypatch):
+    _, tables, _ = small
+    task = loco.corpus_groups(fit.sound_task(tables[1024]))
+    speaker_of = {tuple(r[:4]): s for r, s in zip(task.table.X, task.table.meta["speaker"])}
+    checked = []
+
+    class Spy:
+        """The fitted model, refusing to predict rows of a speaker (or file) it trained on."""
+
+        def __init__(self, model, X):
+            self.model, self.trained = model, {speaker_of[tuple(r[:4])] for r in X}
+            self.classes_ = model.classes_
+
+        def predict_proba(self, X):
+            tested = {speaker_of[tuple(r[:4])] for r in X}
+            assert tested and not tested & self.trained
+            checked.append(len(tested))
+            return self.model.predict_proba(X)
+
+    real_fit = loco.fit_weighted
+    monkeypatch.setattr(loco, "fit_weighted", lambda est, X, y, w: Spy(real_fit(est, X, y, w), X))
+    heard = loco.in_corpus_proba(task, fit.candidates()["logreg"], name="logreg", cache_dir=None, log=lambda *_: None)
+    mixes = loco.mix_rows(task)
+    assert len(checked) == 5 and np.isnan(heard[mixes]).all() and not np.isnan(heard[~mixes]).any()
+
+
+def test_one_temperature_between_an_over_and_an_under_confident_view(small):
+    _, tables, _ = small
+    task = loco.corpus_groups(fit.sound_task(tables[1024]))
+    labels = np.unique(task.y)
+    truth = np.searchsorted(labels, task.y)
+    rng = np.random.default_rng(0)
+
+    def view(right_share: float, confidence: float) -> np.ndarray:
+        guess = np.where(rng.random(len(truth)) < right_share, truth, (truth + 1) % len(labels))
+        p = np.full((len(truth), len(labels)), (1 - confidence) / (len(labels) - 1))
+        p[np.arange(len(truth)), guess] = confidence
+        return p
+
+    over, under = view(0.6, 0.95), view(0.95, 0.6)  # sure of itself and often wrong; right and shy
+    t, info = loco.two_view_temperature(task, over, under)
+    own = info["temperature_by_view"]
+    assert own["in_corpus"] < 1 < own["out_of_corpus"] and own["in_corpus"] < t < own["out_of_corpus"]
+    assert set(info["ece_by_view"]) == {"in_corpus", "out_of_corpus"}
+
+
 def test_select_fit_save_and_load(small, tmp_path, monkeypatch):
     _, tables, _ = small
     task = fit.gender_task(tables[512])

@@ -1,8 +1,9 @@
 """Percentages that mean what they say: temperature scaling, ECE and reliability diagrams.
 
-A caption's "speech 90%" should be right about 90% of the time on sound the
-model never heard. The temperature is fitted on out-of-corpus predictions
-(:mod:`dramapic_subs.train.loco`), never on dev, and applied by the product
+A caption's "speech 90%" should be right about 90% of the time, on sound
+like the training pool's and on sound the model never heard. The temperature
+is fitted on grouped out-of-fold predictions, half out of corpus and half in
+corpus (:func:`dramapic_subs.train.loco.two_view_temperature`), never on dev, and applied by the product
 as ``softmax(log(p) / T)`` (:func:`dramapic_subs.models.calibrate`).
 """
 from __future__ import annotations
