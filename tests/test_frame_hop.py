@@ -2,11 +2,12 @@
 
 Each check compares against a computation that does not use the code under
 test: frames sliced out of a zero-padded copy of the signal and analysed as
-copies (the plain formulas), a model card
+copies (the plain formulas), cache keys written out by hand, a model card
 edited on disk and run through the analysis pipeline.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -19,6 +20,9 @@ from dramapic_subs.media import read_audio
 from dramapic_subs.models import GENDER, SOUND_TYPE, default_models_dir, load_bundle
 from dramapic_subs.pipeline import analyze
 from dramapic_subs.representations import Spectral, from_card, window_matrix
+from dramapic_subs.train import cli as train_cli
+from dramapic_subs.train import fit
+from dramapic_subs.train.tables import FEATURE_VERSION, build_tables, plan_jobs, read_manifest, spectral_key
 from dramapic_subs.windows import make_grid
 
 from .conftest import SR, dev_audio, mux, tone, white_noise
@@ -211,3 +215,39 @@ def test_a_card_whose_hops_disagree_is_refused(models):
     _edit_gender_card(models, edit)
     with pytest.raises(ModelError, match="contradicts itself"):
         load_bundle(GENDER, directory=models)
+
+
+# --- training tables -----------------------------------------------------------------------------
+
+def test_tables_and_cache_keep_each_hop_apart_and_old_keys_valid(data_dir, tmp_path, monkeypatch):
+    rows = [r for r in read_manifest(data_dir, "dev") if r["category"] == "speech"][::200][:4]
+    jobs = plan_jobs(rows, augment_mixes=0)
+    tables = build_tables(jobs, data_dir=data_dir, specs=[QUARTER, HALF], cache_dir=tmp_path, n_jobs=1)
+    assert spectral_key(QUARTER) == 512 and spectral_key(HALF) == "512/256"
+    assert set(tables) == {512, "512/256"}
+    a, b = tables[512], tables["512/256"]
+    assert len(a) == len(b) > 4 and not np.array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.meta["job"], b.meta["job"])
+    # The default hop's cache names are the ones every earlier table was saved under.
+    files = {p.stem for p in tmp_path.glob("*.npy")}
+    assert len(files) == 2 * len(jobs)
+    for job in jobs:
+        content = hashlib.sha1((data_dir / job.row["path"]).read_bytes()).hexdigest()
+        old = hashlib.sha1(f"{FEATURE_VERSION}|512|{content}|gain=0.000".encode()).hexdigest()
+        assert old in files
+    # A re-run reads both from the cache: nothing is featurized again.
+    calls = _call_sizes(monkeypatch)
+    again = build_tables(jobs, data_dir=data_dir, specs=[HALF], cache_dir=tmp_path, n_jobs=1)
+    assert calls == [] and set(again) == {"512/256"}
+    np.testing.assert_array_equal(again["512/256"].X, b.X)
+    assert fit.table_key(Spectral(HALF)) == "512/256" and fit.table_key(Spectral(QUARTER)) == 512
+    np.testing.assert_array_equal(fit.joined(tables, (Spectral(HALF),)).X, b.X)
+
+
+def test_training_gives_the_gender_model_its_own_hop_and_leaves_the_sound_model_alone():
+    inputs = train_cli._inputs(None, None, gender_hop=256)
+    assert inputs[GENDER][0] == Spectral(HALF) and inputs[SOUND_TYPE][0] == Spectral(F.FeatureSpec(1024))
+    assert train_cli._inputs(None, None, gender_hop=128)[GENDER][0] == Spectral(QUARTER)
+    assert train_cli._spectral_specs([*inputs[SOUND_TYPE], *inputs[GENDER]]) == (F.FeatureSpec(1024), HALF)
+    with pytest.raises(ParameterError):
+        train_cli._inputs(None, None, gender_hop=300)
