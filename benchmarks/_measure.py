@@ -148,11 +148,19 @@ def machine() -> str:
 
 
 def tree_env(path: str | None) -> dict | None:
-    """Environment that makes children import dramapic_subs from ``path`` (None: as installed)."""
+    """Environment that makes children import dramapic_subs from ``path`` and use its ``models/`` (None: as installed).
+
+    The models are set too: in an editable install the package's default
+    models folder is the installed checkout's, whichever tree is imported, so
+    a tree with retrained bundles would otherwise be timed with another's.
+    """
     if not path:
         return None
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(Path(path).resolve()) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    root = Path(path).resolve()
+    env["PYTHONPATH"] = str(root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if (root / "models").is_dir():
+        env["DRAMAPIC_MODELS"] = str(root / "models")
     return env
 
 

@@ -45,6 +45,14 @@ from dramapic_subs.media import find_ffmpeg  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+WHERE = r"""
+import dramapic_subs
+from dramapic_subs.models import GENDER, SOUND_TYPE, default_models_dir, load_bundle
+print(dramapic_subs.__file__)
+print(default_models_dir(), ", ".join(f"{n} n_fft {b.spec.n_fft} hop {b.spec.hop}"
+                                      for n, b in ((n, load_bundle(n)) for n in (SOUND_TYPE, GENDER))))
+"""
+
 DECODE = r"""
 import json, sys, time
 from dramapic_subs.media import find_ffmpeg, iter_audio
@@ -174,8 +182,8 @@ def main() -> None:
     trees = dict(t.split("=", 1) for t in args.tree) or {"installed": ""}
     print(f"machine: {machine()}")
     for name, path in trees.items():
-        where = python_job("import dramapic_subs, sys; print(dramapic_subs.__file__)", env=tree_env(path)).stdout
-        print(f"tree {name}: {Path(where.strip()).parent}")
+        where = python_job(WHERE, env=tree_env(path)).stdout.split("\n")
+        print(f"tree {name}: {Path(where[0]).parent}, models {where[1]}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         warm = make_warmup(ffmpeg, folder)

@@ -33,14 +33,13 @@ def best_of(code: str, repeat: int) -> tuple[float, float]:
     return min(r[0] for r in runs), min(r[1] for r in runs)
 
 
-def dev_features(data: Path, n_fft: int, files: int) -> np.ndarray:
-    from dramapic_subs.features import FeatureSpec
-    from dramapic_subs.train.tables import build_tables, plan_jobs, read_manifest
+def dev_features(data: Path, spec, files: int) -> np.ndarray:
+    from dramapic_subs.train.tables import build_tables, plan_jobs, read_manifest, spectral_key
 
     rows = read_manifest(data, "dev")
     picked = rows[:: max(1, len(rows) // files)][:files]
-    return build_tables(plan_jobs(picked, augment_mixes=0), data_dir=data, specs=[FeatureSpec(n_fft)],
-                        cache_dir=None, n_jobs=2)[n_fft].X
+    return build_tables(plan_jobs(picked, augment_mixes=0), data_dir=data, specs=[spec],
+                        cache_dir=None, n_jobs=2)[spectral_key(spec)].X
 
 
 def predict_ms(model, X: np.ndarray, repeat: int) -> float:
@@ -71,7 +70,7 @@ def main() -> None:
         print(f"joblib: import joblib+sklearn {imp:.3f} s, unpickle both {load:.3f} s")
     for name in ("sound_type", "gender"):
         bundle = load_bundle(name, directory=args.models)
-        X = dev_features(args.data, bundle.spec.n_fft, args.files)
+        X = dev_features(args.data, bundle.spec, args.files)
         rows = X[np.resize(np.arange(len(X)), args.rows)]
         line = f"{name}: {len(X)} dev windows; predict {args.rows} rows: npz {predict_ms(bundle, rows, args.repeat):.1f} ms"
         if args.joblib:

@@ -1,7 +1,8 @@
 """Window features: one STFT per n_fft over the whole stream, pooled per window.
 
 Frames are analysed once, in streaming order, on a global frame grid
-(``hop = n_fft / 4``, centred frames as in ``librosa.stft(center=True)``);
+(``FeatureSpec.hop``, n_fft / 4 unless a model's card says otherwise; centred
+frames as in ``librosa.stft(center=True)``);
 each window then pools the frames whose centres fall inside it. Every
 frame-level quantity (log-mel, MFCC, spectral shape, chroma, pitch) is read
 off that single spectrum, so features cost little beyond the FFT itself.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
@@ -55,19 +56,33 @@ class FeatureSpec:
         FFT size in samples (a power of two, 256-8192).
     sr : int
         Sample rate in Hz.
+    hop : int
+        Frame hop in samples (keyword; default ``n_fft // 4``, as the seed
+        research used): a divisor of n_fft, so frames overlap a whole number
+        of times. A longer hop computes fewer frames (n_fft / 2 halves them).
     """
 
     n_fft: int
     sr: int = 16000
+    _: KW_ONLY
+    hop: int | None = None
 
     def __post_init__(self) -> None:
         if self.n_fft < 256 or self.n_fft > 8192 or self.n_fft & (self.n_fft - 1):
             raise ParameterError(f"n_fft must be a power of two in 256-8192, got {self.n_fft}")
+        if self.hop is None:
+            object.__setattr__(self, "hop", self.n_fft // 4)  # frozen: set once, here
+        hop = self.hop
+        if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or not 0 < hop <= self.n_fft \
+                or self.n_fft % hop:
+            raise ParameterError(f"hop must be a whole number of samples dividing n_fft {self.n_fft} "
+                                 f"(e.g. {self.n_fft // 4} or {self.n_fft // 2}), got {hop!r}")
+        object.__setattr__(self, "hop", int(hop))  # a plain int: cards and cache keys write it as JSON
 
     @property
-    def hop(self) -> int:
-        """Frame hop in samples: n_fft / 4, as the seed research used."""
-        return self.n_fft // 4
+    def overlap(self) -> int:
+        """Frames covering each sample: n_fft / hop (4 at the default hop)."""
+        return self.n_fft // self.hop
 
 
 # Frame-level columns, in order.
@@ -236,6 +251,20 @@ def _hop_span(frames: np.ndarray, hop: int) -> np.ndarray | None:
     return np.lib.stride_tricks.as_strided(frames, shape=(length,), strides=(size,), writeable=False)
 
 
+def _pairwise_windows(values: np.ndarray, k: int) -> np.ndarray:
+    """Sums of every ``k`` consecutive values (``k`` a power of two), added as numpy's pairwise sum adds them.
+
+    ``((v0 + v1) + (v2 + v3))`` for k = 4, ``v0 + v1`` for k = 2: the order
+    ``np.sum`` takes over a row of k chunks of >= 128 values, so the float
+    result is bit for bit the whole row's sum. Returns ``len(values) - k + 1`` sums.
+    """
+    sums, width = values, 1
+    while width < k:
+        sums = sums[:-width] + sums[width:]  # sums of 2 * width values: two halves of width each
+        width *= 2
+    return sums
+
+
 class FrameAnalyzer:
     """Per-frame features from the frames' spectra (filters and buffers built once).
 
@@ -321,13 +350,15 @@ class FrameAnalyzer:
     def _level_and_crossings(self, frames: np.ndarray, out: np.ndarray) -> None:
         """RMS level (dB) and zero-crossing rate of every frame, into ``out``.
 
-        Frames overlap four times (hop = n_fft / 4), so when they view one
-        signal each sample is squared and sign-tested once, per hop-long chunk,
-        and a frame adds up its four chunks. The sum is the very one
-        ``np.mean(frames ** 2, axis=1)`` makes: numpy sums pairwise in halves
-        down to 128 values, and a frame of 4 chunks of >= 128 samples (n_fft
-        >= 512) splits at the chunk edges. Crossings are integer counts, exact
-        in any order.
+        Frames overlap ``k = n_fft / hop`` times (4 at the default hop), so
+        when they view one signal each sample is squared and sign-tested once,
+        per hop-long chunk, and a frame adds up its k chunks. The sum is the
+        very one ``np.mean(frames ** 2, axis=1)`` makes: numpy sums pairwise in
+        halves down to 128 values, so a frame of k chunks of >= 128 samples
+        (n_fft and hop powers of two) splits at the chunk edges, and the chunk
+        sums are added in the same tree (see :func:`_pairwise_windows`).
+        Crossings are integer counts, exact in any order. A hop under 128
+        samples (n_fft 256 at its default hop) takes the plain formulas.
         """
         n, h = self.spec.n_fft, self.spec.hop
         span = _hop_span(frames, h) if h >= _PAIRWISE_LEAF else None
@@ -336,18 +367,18 @@ class FrameAnalyzer:
             signs = np.signbit(frames)
             crossings = np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=1)
         else:
-            chunks = span.reshape(-1, h)  # (F + 3, hop)
-            energy = np.square(chunks).sum(axis=1)
-            total = (energy[:-3] + energy[1:-2]) + (energy[2:-1] + energy[3:])
+            k = self.spec.overlap
+            chunks = span.reshape(-1, h)  # (F + k - 1, hop)
+            total = _pairwise_windows(np.square(chunks).sum(axis=1), k)
             out[:, _COL["rms_db"]] = 10 * np.log10(total / n + _EPS)
             signs = np.signbit(span)
             flips = np.zeros(len(span), bool)  # flips[t]: samples t and t + 1 differ in sign
             np.not_equal(signs[1:], signs[:-1], out=flips[:-1])
             flips = flips.reshape(-1, h)
             per_chunk = np.count_nonzero(flips, axis=1)
-            # A frame's n - 1 sample pairs: its four chunks' pairs, less the one
+            # A frame's n - 1 sample pairs: its k chunks' pairs, less the one
             # that reaches past its last sample.
-            crossings = per_chunk[:-3] + per_chunk[1:-2] + per_chunk[2:-1] + per_chunk[3:] - flips[3:, -1]
+            crossings = _pairwise_windows(per_chunk, k) - flips[k - 1:, -1]
         out[:, _COL["zcr"]] = crossings / (n - 1)
 
     def _spectral(self, frames: np.ndarray, power: np.ndarray, out: np.ndarray) -> None:

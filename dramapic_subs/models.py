@@ -24,7 +24,7 @@ from . import estimators
 from .checksums import sha256_file
 from .errors import ModelError
 from .features import FeatureSpec
-from .representations import Representation, Spectral, from_card
+from .representations import Representation, Spectral, from_card, spec_from_card
 
 MODELS_ENV = "DRAMAPIC_MODELS"
 SOUND_TYPE = "sound_type"
@@ -44,7 +44,7 @@ class ModelBundle:
         a :class:`~dramapic_subs.estimators.NumpyClassifier`.
     labels : list of str
     spec : FeatureSpec
-        n_fft and sample rate the features must be computed with.
+        n_fft, frame hop and sample rate the features must be computed with.
     smooth : int
         Width in windows of the centred moving average over probabilities.
     meta : dict
@@ -223,8 +223,9 @@ def read_card(card_path: Path) -> dict:
 def bundle_from_card(card: dict, estimator: Any, *, directory: Path) -> ModelBundle:
     """A :class:`ModelBundle` of ``estimator`` with the card's settings, inputs (files beside it in
     ``directory``, hash-checked) and metadata."""
-    spec = FeatureSpec(n_fft=int(card["n_fft"]), sr=int(card["sr"]))
+    spec = spec_from_card(card)
     inputs = tuple(from_card(entry, directory=directory) for entry in card.get("inputs", []))
+    _check_spectral_input(card, spec, inputs)
     try:
         return ModelBundle(
             name=card["name"],
@@ -238,6 +239,20 @@ def bundle_from_card(card: dict, estimator: Any, *, directory: Path) -> ModelBun
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"model card of '{card.get('name', '?')}' lacks or garbles {exc}") from None
+
+
+def _check_spectral_input(card: dict, spec: FeatureSpec, inputs: tuple) -> None:
+    """Refuse a card whose own n_fft / hop are not those of its first spectral input.
+
+    The input's setting is what the stream computes, the card's what the
+    output reports and training reuses: a card edited in one place only
+    would feed the model frames at one hop while claiming another.
+    """
+    spectral = next((rep for rep in inputs if isinstance(rep, Spectral)), None)
+    if spectral is not None and spectral.spec != spec:
+        raise ModelError(f"model card of '{card.get('name', '?')}' contradicts itself: n_fft {spec.n_fft}, hop "
+                         f"{spec.hop} at the top, n_fft {spectral.spec.n_fft}, hop {spectral.spec.hop} in its "
+                         "inputs; refit it")
 
 
 def _check_format(card: dict, card_path: Path) -> None:

@@ -11,7 +11,7 @@ everywhere) is computed only where a voice is likely: its product stream's
 (bool per window, in order) for the windows the sound model has reached.
 
 * ``spectral``: the pooled STFT features of :mod:`dramapic_subs.features`
-  at the bundle's n_fft.
+  at the bundle's n_fft and frame hop (n_fft / 4 when the card names none).
 * ``silero_vad``: Silero VAD's speech probability pooled per window
   (:mod:`dramapic_subs.vad`), weights in a file beside the bundle.
 * ``speaker_embedding``: Resemblyzer's speaker embedding of every
@@ -27,7 +27,7 @@ import numpy as np
 
 from .checksums import sha256_file
 from .embedding import EMBED_DIM, EmbeddingStream, SpeakerEncoder, VoicedEmbeddingStream, load_encoder
-from .errors import ModelError
+from .errors import ModelError, ParameterError
 from .features import FeatureSpec, StreamFeaturizer, feature_names
 from .vad import VAD_FEATURES, SileroWeights, VadStream
 from .windows import WindowGrid
@@ -51,13 +51,14 @@ class Representation(Protocol):
 
 @dataclass(frozen=True)
 class Spectral:
-    """Pooled STFT features at one n_fft (one STFT per n_fft, shared by the models that use it)."""
+    """Pooled STFT features at one n_fft and hop (one STFT per setting, shared by the models that use it)."""
 
     spec: FeatureSpec
 
     @property
     def key(self) -> Hashable:
-        return ("spectral", self.spec.n_fft, self.spec.sr)
+        # The hop is part of it: two models at one n_fft but different hops need two streams.
+        return ("spectral", self.spec.n_fft, self.spec.hop, self.spec.sr)
 
     @property
     def names(self) -> list[str]:
@@ -70,7 +71,7 @@ class Spectral:
         return StreamFeaturizer(self.spec, grid)
 
     def card(self) -> dict:
-        return {"kind": "spectral", "n_fft": self.spec.n_fft, "sr": self.spec.sr}
+        return {"kind": "spectral", "n_fft": self.spec.n_fft, "hop": self.spec.hop, "sr": self.spec.sr}
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def from_card(entry: dict, *, directory: Path) -> Representation:
     """
     kind = entry.get("kind")
     if kind == "spectral":
-        return Spectral(FeatureSpec(n_fft=int(entry["n_fft"]), sr=int(entry.get("sr", 16000))))
+        return Spectral(spec_from_card(entry))
     if kind == "silero_vad":
         path = _checked(directory / entry["file"], entry.get("sha256"))
         return SileroVad(SileroWeights.load(path), entry["file"], entry["sha256"])
@@ -154,6 +155,26 @@ def from_card(entry: dict, *, directory: Path) -> Representation:
         path = _checked(directory / entry["file"], entry.get("sha256"))
         return SpeakerEmbedding(load_encoder(path), entry["file"], entry["sha256"], int(entry.get("stride", 1)))
     raise ModelError(f"model input of unknown kind {kind!r}: this version of dramapic-subs cannot use it")
+
+
+def spec_from_card(entry: dict) -> FeatureSpec:
+    """The :class:`FeatureSpec` a card (or a card's spectral input) records.
+
+    Cards written before the hop was a setting name none, or n_fft / 4: both
+    load at n_fft / 4, the hop every model of that time was trained at.
+
+    Raises
+    ------
+    ModelError
+        n_fft, hop or sr are not whole numbers, or not ones the features take.
+    """
+    try:
+        n_fft = int(entry["n_fft"])
+        hop = entry.get("hop")
+        return FeatureSpec(n_fft, int(entry.get("sr", 16000)), hop=None if hop is None else int(hop))
+    except (KeyError, TypeError, ValueError, ParameterError) as exc:
+        raise ModelError(f"model card: unusable analysis settings {entry.get('n_fft')!r} / "
+                         f"{entry.get('hop')!r} / {entry.get('sr')!r} ({exc})") from None
 
 
 def _checked(path: Path, sha256: str | None) -> Path:

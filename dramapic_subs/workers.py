@@ -58,6 +58,12 @@ def worth_it(duration_s: float) -> bool:
             and not multiprocessing.current_process().daemon)
 
 
+def _stream_name(card: dict) -> str:
+    """A child's name in messages, e.g. ``spectral 512 hop 256``: two spectral streams may share an n_fft."""
+    name = " ".join(str(card[k]) for k in ("kind", "n_fft") if k in card)
+    return f"{name} hop {card['hop']}" if "hop" in card else name
+
+
 class ChildStreams:
     """The child processes of one pass; use as a context manager.
 
@@ -92,8 +98,7 @@ class ChildStreams:
         """``rep.stream(grid)``: in a child process if enabled and the input asks for one (``own_process``)."""
         if not self.enabled or not getattr(rep, "own_process", False):
             return rep.stream(grid)
-        card = rep.card()
-        return self.start(lambda: rep.stream(grid), name=" ".join(str(card[k]) for k in ("kind", "n_fft") if k in card))
+        return self.start(lambda: rep.stream(grid), name=_stream_name(rep.card()))
 
     def fed_ahead(self, blocks: Generator) -> Iterator:
         """The blocks, each yielded once the next one has been fed to the child streams.

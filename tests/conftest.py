@@ -22,6 +22,11 @@ from dramapic_subs.media import find_ffmpeg, read_audio
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DRAMAPIC_DATA", ROOT.parent / "shared" / "data"))
 SR = 16000
+# The bundles under test are this checkout's: in an editable install the package's default models
+# folder is the installed checkout's, so a worktree with retrained bundles would test another's.
+# Set before any test runs; the CLI's child processes inherit it.
+if (ROOT / "models" / "gender.json").is_file():
+    os.environ.setdefault("DRAMAPIC_MODELS", str(ROOT / "models"))
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,7 @@ def main() -> None:
         return
     vad = silero_from_file(Path("models") / "silero_vad.npz")
     tables, _, rows = _tables(DEFAULT_DATA, "train", mixes=3000, jobs=args.jobs, cache=DEFAULT_CACHE, quiet=True,
-                              music_floor_db=MUSIC_FLOOR_DB, n_ffts=(SOUND_NFFT,), vad=vad)
+                              music_floor_db=MUSIC_FLOOR_DB, specs=(FeatureSpec(SOUND_NFFT),), vad=vad)
     plan = plan_jobs(read_manifest(DEFAULT_DATA, "train"), augment_mixes=3000, music_floor_db=MUSIC_FLOOR_DB)
     song = song_table(plan, args.jobs)
     spectral = tables[SOUND_NFFT]

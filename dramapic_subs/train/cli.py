@@ -33,7 +33,7 @@ from ..representations import (
 from . import convert
 from . import fit as fitting
 from .report import GENDER_LABELS, SOUND_LABELS
-from .tables import Table, build_tables, plan_jobs, read_manifest
+from .tables import Table, build_tables, plan_jobs, read_manifest, spectral_key
 
 # Run from the project's root: the data lies beside it, models/ and reports/ in it.
 DEFAULT_DATA = Path(os.environ.get("DRAMAPIC_DATA", "../shared/data"))
@@ -41,6 +41,9 @@ DEFAULT_MODELS = Path("models")
 DEFAULT_REPORT = Path("reports") / "accuracy.md"
 DEFAULT_CACHE = Path.home() / ".cache" / "dramapic-subs" / "tables"
 SOUND_NFFT, GENDER_NFFT = 1024, 512
+# The gender model's frame hop (samples): n_fft / 2, half the frames (and CPU) of the default n_fft / 4 that
+# the sound model keeps (issue #11); its inputs, spectral shape and a speaker embedding, need no finer grid.
+GENDER_HOP = GENDER_NFFT // 2
 # The product embeds every 2nd window (about 10 ms of CPU each; training embeds all): on drama-like
 # programmes every 4th gave the right gender on 0.80 of speech cues, every 2nd on 0.93, every one on 0.97.
 EMBED_STRIDE = 2
@@ -55,12 +58,16 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 
 def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None, quiet: bool, song_mixes: int = 0,
-            music_floor_db: float | None = None,
-            n_ffts: tuple[int, ...] = (GENDER_NFFT, SOUND_NFFT), vad: SileroVad | None = None,
+            music_floor_db: float | None = None, specs: tuple[FeatureSpec, ...] | None = None,
+            vad: SileroVad | None = None,
             speaker: SpeakerEmbedding | None = None) -> tuple[dict, float, list[dict]]:
+    """Feature tables of a split (see :func:`~dramapic_subs.train.tables.build_tables`), seconds taken, manifest rows.
+
+    ``specs``: the spectral settings to tabulate; None: those :func:`_inputs` gives the models by default.
+    """
     rows = read_manifest(data, split)
     plan = plan_jobs(rows, augment_mixes=mixes, song_mixes=song_mixes, music_floor_db=music_floor_db)
-    specs = [FeatureSpec(n) for n in n_ffts]
+    specs = list(specs) if specs is not None else [_gender_spec(GENDER_HOP), FeatureSpec(SOUND_NFFT)]
     t0 = time.perf_counter()
     with Progress(quiet=quiet) as progress:
         task = progress.task(f"features ({split})", total=len(plan))
@@ -108,11 +115,22 @@ def _encoder(out: Path, *, log=typer.echo) -> SpeakerEmbedding:
     return encoder_from_file(path, stride=EMBED_STRIDE)
 
 
-def _inputs(vad: SileroVad, speaker: SpeakerEmbedding) -> dict[str, tuple]:
-    """Each model's inputs: the design card's n_fft, Silero VAD beside the sound type's, the speaker
-    embedding beside the gender's."""
+def _gender_spec(hop: int) -> FeatureSpec:
+    """The gender model's spectral setting: n_fft 512 at ``hop`` samples (a ParameterError for a bad hop)."""
+    return FeatureSpec(GENDER_NFFT, hop=hop)
+
+
+def _inputs(vad: SileroVad | None, speaker: SpeakerEmbedding | None, *, gender_hop: int) -> dict[str, tuple]:
+    """Each model's inputs: the design card's n_fft (the sound type's at its default hop n_fft / 4, the
+    gender's at ``gender_hop`` samples), Silero VAD beside the sound type's, the speaker embedding beside
+    the gender's."""
     return {SOUND_TYPE: (Spectral(FeatureSpec(SOUND_NFFT)), vad),
-            GENDER: (Spectral(FeatureSpec(GENDER_NFFT)), speaker)}
+            GENDER: (Spectral(_gender_spec(gender_hop)), speaker)}
+
+
+def _spectral_specs(reps) -> tuple[FeatureSpec, ...]:
+    """The distinct spectral settings among ``reps``, in order: the tables these inputs read."""
+    return tuple(dict.fromkeys(rep.spec for rep in reps if isinstance(rep, Spectral)))
 
 
 def _data_summary(rows: list[dict]) -> dict:
@@ -138,6 +156,9 @@ def fit_cmd(
     jobs: int = typer.Option(-1, help="Parallel workers (joblib; -1: all cores)."),
     sound_candidates: str = typer.Option("hgb", help="Sound-type estimators compared out of corpus."),
     gender_candidates: str = typer.Option("logreg_strong,logreg,hgb", help="Gender estimators compared out of corpus."),
+    gender_hop: int = typer.Option(GENDER_HOP, help=f"Frame hop of the gender model's STFT (samples; n_fft is "
+                                                    f"{GENDER_NFFT}: {GENDER_NFFT // 4} is the sound model's "
+                                                    "n_fft / 4, twice the frames)."),
     only: str = typer.Option("sound_type,gender", help="Which bundles to rebuild."),
     ablation: bool = typer.Option(True, help="Also score the sound model without Silero's columns, out of corpus."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -148,15 +169,17 @@ def fit_cmd(
     wanted = {m.strip() for m in only.split(",")}
     vad = _vad(out)
     speaker = _encoder(out) if GENDER in wanted else None
+    inputs = _inputs(vad, speaker, gender_hop=gender_hop)
+    # Only the spectral tables the rebuilt models read: --only gender need not touch the sound model's.
+    specs = _spectral_specs(rep for name in (SOUND_TYPE, GENDER) if name in wanted for rep in inputs[name])
     tables, seconds, rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet,
-                                    song_mixes=song_mixes, music_floor_db=music_floor_db,
+                                    song_mixes=song_mixes, music_floor_db=music_floor_db, specs=specs,
                                     vad=vad if SOUND_TYPE in wanted else None, speaker=speaker)
     n_rows = len(next(iter(tables.values())))
     typer.echo(f"tables: {n_rows} window rows in {seconds:.0f} s ({n_rows / max(seconds, 1e-9):.0f} rows/s)")
     summary = {"training_data": _data_summary(rows), "augmentation_mixes": mixes, "song_mixes": song_mixes,
                "music_floor_db": music_floor_db,
                "versions": fitting.versions(), "version": VERSION}
-    inputs = _inputs(vad, speaker)
     tasks = ((SOUND_TYPE, fitting.sound_task, sound_candidates), (GENDER, fitting.gender_task, gender_candidates))
     for name, make, names in tasks:
         if name not in wanted:
@@ -216,9 +239,12 @@ def evaluate_cmd(
     if song_mixes < 0:  # the folds must see the rows fit saw, or their cached predictions are not the model's
         song_mixes = int(sound.meta.get("song_mixes", 0))
     music_floor_db = sound.meta.get("music_floor_db")
-    dev, _, rows = _tables(data, "dev", mixes=0, jobs=jobs, cache=cache, quiet=quiet, vad=vad, speaker=speaker)
+    specs = _spectral_specs(reps)  # each bundle's own n_fft and hop, as its card says
+    dev, _, rows = _tables(data, "dev", mixes=0, jobs=jobs, cache=cache, quiet=quiet, specs=specs, vad=vad,
+                           speaker=speaker)
     train, _, train_rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet,
-                                   song_mixes=song_mixes, music_floor_db=music_floor_db, vad=vad, speaker=speaker)
+                                   song_mixes=song_mixes, music_floor_db=music_floor_db, specs=specs, vad=vad,
+                                   speaker=speaker)
     results = ev.dev_scores(dev, sound, gender)
     out_of_corpus = ev.loco_scores(train, sound, gender, cache_dir=cache / "loco", log=typer.echo)
     prog = score_programmes(rows, data, count=programmes, seconds=180.0, models=models, log=typer.echo) if programmes else None
@@ -256,10 +282,11 @@ def experiments_cmd(
     from .report import experiments_markdown, experiments_plot, peer_markdown
 
     sizes = tuple(int(n) for n in n_fft.split(","))
-    train, seconds, _ = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet, n_ffts=sizes)
+    specs = tuple(FeatureSpec(n) for n in sizes)  # the seed's hop, n_fft / 4: the tables are keyed by n_fft alone
+    train, seconds, _ = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet, specs=specs)
     rows = sum(len(t) for t in train.values())
     typer.echo(f"train tables: {rows} rows for {len(sizes)} n_fft in {seconds:.0f} s ({rows / max(seconds, 1e-9):.0f} rows/s)")
-    dev, _, dev_rows = _tables(data, "dev", mixes=0, jobs=jobs, cache=cache, quiet=quiet, n_ffts=sizes)
+    dev, _, dev_rows = _tables(data, "dev", mixes=0, jobs=jobs, cache=cache, quiet=quiet, specs=specs)
     names = [c.strip() for c in classifiers.split(",") if c.strip()]
     out.parent.mkdir(parents=True, exist_ok=True)
     done = exp.load_runs(out.with_suffix(".json")) if reuse else {}
@@ -332,10 +359,11 @@ def _silero_peer(rows: list[dict], data: Path, dev: dict[int, Table], models: Pa
         typer.echo('silero-vad not installed (pip install ".[bench]"): no peer comparison')
         return None
     sound = load_bundle(SOUND_TYPE, directory=models)
-    if sound.spec.n_fft not in dev:
-        typer.echo(f"no dev table for n_fft {sound.spec.n_fft}: no peer comparison")
+    key = spectral_key(sound.spec)
+    if key not in dev:
+        typer.echo(f"no dev table for n_fft {sound.spec.n_fft}, hop {sound.spec.hop}: no peer comparison")
         return None
-    return peers.compare(rows, data, sound=sound, categories=dev[sound.spec.n_fft].meta["category"],
+    return peers.compare(rows, data, sound=sound, categories=dev[key].meta["category"],
                          log=typer.echo)
 
 

@@ -125,8 +125,9 @@ def markdown(dev: dict, loco_res: dict, sound: ModelBundle, gender: ModelBundle,
         "the window >= 0.5, on the same windows.",
         "",
         f"Models: sound type `{sel_s.get('chosen', '?')}` on {', '.join(r.card()['kind'] for r in sound.inputs)} "
-        f"(n_fft {sound.spec.n_fft}), temperature {sound.temperature:.2f}, smoothing {sound.smooth}; "
-        f"gender `{sel_g.get('chosen', '?')}` at n_fft {gender.spec.n_fft}, temperature "
+        f"(n_fft {sound.spec.n_fft}, frame hop {sound.spec.hop}), temperature {sound.temperature:.2f}, smoothing "
+        f"{sound.smooth}; gender `{sel_g.get('chosen', '?')}` on {', '.join(r.card()['kind'] for r in gender.inputs)} "
+        f"(n_fft {gender.spec.n_fft}, frame hop {gender.spec.hop}), temperature "
         f"{gender.temperature:.2f}, smoothing {gender.smooth}.",
         "",
         "| measure | dev windows | leave-one-corpus-out |",

@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from ..models import smooth_probabilities
 from ..representations import SpeakerEmbedding, Spectral
 from .report import gender_scores, sound_scores
-from .tables import SPEAKER, VAD, Table
+from .tables import SPEAKER, VAD, Table, spectral_key
 
 
 def _hgb(seed: int) -> HistGradientBoostingClassifier:
@@ -140,7 +140,7 @@ def gender_task(table: Table, inputs: tuple = ()) -> Task:
 def table_key(rep) -> int | str:
     """Which of :func:`~dramapic_subs.train.tables.build_tables`' tables holds a representation's columns."""
     if isinstance(rep, Spectral):
-        return rep.spec.n_fft
+        return spectral_key(rep.spec)  # n_fft and hop: a model at hop n_fft / 2 must not read n_fft / 4 rows
     return SPEAKER if isinstance(rep, SpeakerEmbedding) else VAD
 
 

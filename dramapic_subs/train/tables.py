@@ -1,7 +1,7 @@
 """Feature tables for training and evaluation, built in parallel and cached.
 
-One decode per file and one STFT per n_fft per file (the product's own
-streaming featurizer), files spread over joblib workers. Each file's windows
+One decode per file and one STFT per spectral setting (n_fft and hop) per
+file (the product's own streaming featurizer), files spread over joblib workers. Each file's windows
 are cached on disk under a key made of the file's content hash and the
 feature settings, so a re-run only computes what changed. Any joblib backend
 works: ``with joblib.parallel_config(backend="dask"): build_tables(...)``
@@ -25,9 +25,11 @@ from ..windows import make_grid
 from . import augment
 
 SR = 16000
-FEATURE_VERSION = "5"        # bump when features.py changes what it computes
+# Bump when features.py changes what it computes. Not bumped for the hop setting: at the default
+# hop (n_fft / 4) the rows are bit for bit those of version 5, and another hop has its own key.
+FEATURE_VERSION = "5"
 VAD_VERSION = "1"            # bump when vad.py's pooled features change
-VAD = "vad"                  # the tables' key for Silero VAD columns (the spectral ones are keyed by n_fft)
+VAD = "vad"                  # the tables' key for Silero VAD columns (the spectral ones: spectral_key)
 SPEAKER = "spk"              # ... and for speaker embeddings, computed for speech only (zeros elsewhere)
 SPEAKER_VERSION = "2"        # 2: speech mixed over beds is embedded too (version 1 cached zeros for it)
 RELATIVE_FLOOR_DB = 30.0     # also drop windows this far below the file's loudest
@@ -48,7 +50,7 @@ class Job:
 
 @dataclass
 class Table:
-    """Windows of many files for one n_fft.
+    """Windows of many files for one representation (an n_fft and hop, the VAD, the speaker embedding).
 
     Attributes
     ----------
@@ -73,6 +75,17 @@ class Table:
     def load(path: Path) -> "Table":
         with np.load(path, allow_pickle=False) as z:
             return Table(z["X"], {k[5:]: z[k] for k in z.files if k.startswith("meta_")})
+
+
+def spectral_key(spec: FeatureSpec) -> int | str:
+    """Key of a spectral setting in the tables and (as text) in the cache: n_fft, or ``"n_fft/hop"``.
+
+    At the default hop (n_fft / 4) the key is the bare n_fft, as before the
+    hop was a setting, so every table and cache entry made then stays valid
+    (their rows are the same, bit for bit); any other hop gets a key of its
+    own, so rows at two hops are never mixed up.
+    """
+    return spec.n_fft if spec.hop == spec.n_fft // 4 else f"{spec.n_fft}/{spec.hop}"
 
 
 def read_manifest(data_dir: Path, split: str) -> list[dict]:
@@ -165,10 +178,11 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
     the speaker embeddings if ``encoder`` (zeros where :func:`_embedded` says no).
 
     Each (file, representation) pair is cached on its own, so adding an
-    n_fft or the VAD later computes only that one; the file is decoded once
-    for all missing ones.
+    n_fft, a hop or the VAD later computes only that one; the file is decoded
+    once for all missing ones.
     """
-    reps = [str(s.n_fft) for s in specs] + ([VAD] if vad is not None else []) + ([SPEAKER] if encoder is not None else [])
+    spectral = {str(spectral_key(s)): s for s in specs}
+    reps = list(spectral) + ([VAD] if vad is not None else []) + ([SPEAKER] if encoder is not None else [])
     paths = {r: cache_dir / f"{_cache_key(job, data_dir, r)}.npy" for r in reps} if cache_dir else {}
     out = {r: np.load(p) for r, p in paths.items() if p.is_file()}
     missing = [r for r in reps if r not in out]
@@ -190,7 +204,7 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
                 stream = EmbeddingStream(encoder, grid)
                 out[rep] = EmbeddingWindows.concat([stream.push(y), stream.finish()]).X[keep]
             else:
-                out[rep] = featurize(y, spec=FeatureSpec(int(rep)), grid=grid).X[keep]
+                out[rep] = featurize(y, spec=spectral[rep], grid=grid).X[keep]
             if rep in paths:
                 tmp = paths[rep].with_suffix(f".{os.getpid()}.tmp.npy")
                 np.save(tmp, out[rep])
@@ -219,7 +233,8 @@ def audible_windows(y: np.ndarray, grid) -> np.ndarray:
 def build_tables(jobs: list[Job], *, data_dir: Path, specs: list[FeatureSpec], cache_dir: Path | None,
                  n_jobs: int = -1, progress=None, vad: SileroWeights | None = None,
                  encoder: SpeakerEncoder | None = None) -> dict[int | str, Table]:
-    """Featurize all jobs in parallel; return one :class:`Table` per n_fft, and under ``"vad"`` the VAD's.
+    """Featurize all jobs in parallel; return one :class:`Table` per spec (under :func:`spectral_key`), and
+    under ``"vad"`` and ``"spk"`` the VAD's and the speaker embeddings'.
 
     Rows line up across the tables: the same windows of the same jobs.
 
@@ -241,7 +256,7 @@ def build_tables(jobs: list[Job], *, data_dir: Path, specs: list[FeatureSpec], c
         results.append(res)
         if progress:
             progress(done)
-    keys: list[int | str] = [s.n_fft for s in specs] + ([VAD] if vad is not None else []) + ([SPEAKER] if encoder is not None else [])
+    keys: list[int | str] = [spectral_key(s) for s in specs] + ([VAD] if vad is not None else []) + ([SPEAKER] if encoder is not None else [])
     counts = [len(r[0]) for r in results]
     meta = {c: np.repeat([_meta_value(j, c) for j in jobs], counts) for c in META_COLS if c != "job"}
     meta["job"] = np.repeat(np.arange(len(jobs)), counts).astype(str)  # windows of one clip, in order
