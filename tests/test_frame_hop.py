@@ -58,8 +58,16 @@ def _plain_rows(y: np.ndarray, spec: F.FeatureSpec, sizes: list[int]) -> np.ndar
     Copies take the analyzer's plain formulas (no per-chunk sums); ``sizes``
     are the frames per analyzer call, as the streaming code made them (OpenBLAS
     rounds a matrix product by how many rows it is given). A window pools the
-    frames whose centre ``k * hop`` lies in it.
+    frames whose centre ``k * hop`` lies in it. OpenBLAS runs on one thread,
+    as the streaming code holds it (a multi-threaded product rounds otherwise).
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _plain_rows_one_thread(y, spec, sizes)
+
+
+def _plain_rows_one_thread(y: np.ndarray, spec: F.FeatureSpec, sizes: list[int]) -> np.ndarray:
     n, h = spec.n_fft, spec.hop
     padded = np.concatenate([np.zeros(n // 2, np.float32), y, np.zeros(n // 2, np.float32)])
     frames = np.stack([padded[k * h:k * h + n] for k in range(sum(sizes))])
@@ -244,10 +252,11 @@ def test_tables_and_cache_keep_each_hop_apart_and_old_keys_valid(data_dir, tmp_p
     np.testing.assert_array_equal(fit.joined(tables, (Spectral(HALF),)).X, b.X)
 
 
-def test_training_gives_the_gender_model_its_own_hop_and_leaves_the_sound_model_alone():
-    inputs = train_cli._inputs(None, None, gender_hop=256)
+def test_training_gives_each_model_its_own_hop():
+    inputs = train_cli._inputs(None, None, gender_hop=256, sound_hop=256)
     assert inputs[GENDER][0] == Spectral(HALF) and inputs[SOUND_TYPE][0] == Spectral(F.FeatureSpec(1024))
     assert train_cli._inputs(None, None, gender_hop=128)[GENDER][0] == Spectral(QUARTER)
     assert train_cli._spectral_specs([*inputs[SOUND_TYPE], *inputs[GENDER]]) == (F.FeatureSpec(1024), HALF)
+    assert train_cli._inputs(None, None, sound_hop=512)[SOUND_TYPE][0] == Spectral(F.FeatureSpec(1024, hop=512))
     with pytest.raises(ParameterError):
         train_cli._inputs(None, None, gender_hop=300)

@@ -19,7 +19,7 @@ import numpy as np
 import typer
 
 from ..embedding import ENCODER_NAME
-from ..errors import ModelError
+from ..errors import ModelError, ParameterError
 from ..features import FeatureSpec
 from ..models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, save_bundle
 from ..progress import Progress
@@ -44,6 +44,8 @@ SOUND_NFFT, GENDER_NFFT = 1024, 512
 # The gender model's frame hop (samples): n_fft / 2, half the frames (and CPU) of the default n_fft / 4 that
 # the sound model keeps (issue #11); its inputs, spectral shape and a speaker embedding, need no finer grid.
 GENDER_HOP = GENDER_NFFT // 2
+# The sound model's frame hop (samples).
+SOUND_HOP = SOUND_NFFT // 4
 # The product embeds every 2nd window (about 10 ms of CPU each; training embeds all): on drama-like
 # programmes every 4th gave the right gender on 0.80 of speech cues, every 2nd on 0.93, every one on 0.97.
 EMBED_STRIDE = 2
@@ -67,7 +69,8 @@ def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None
     """
     rows = read_manifest(data, split)
     plan = plan_jobs(rows, augment_mixes=mixes, song_mixes=song_mixes, music_floor_db=music_floor_db)
-    specs = list(specs) if specs is not None else [_gender_spec(GENDER_HOP), FeatureSpec(SOUND_NFFT)]
+    specs = list(specs) if specs is not None else [FeatureSpec(GENDER_NFFT, hop=GENDER_HOP),
+                                                   FeatureSpec(SOUND_NFFT, hop=SOUND_HOP)]
     t0 = time.perf_counter()
     with Progress(quiet=quiet) as progress:
         task = progress.task(f"features ({split})", total=len(plan))
@@ -115,17 +118,12 @@ def _encoder(out: Path, *, log=typer.echo) -> SpeakerEmbedding:
     return encoder_from_file(path, stride=EMBED_STRIDE)
 
 
-def _gender_spec(hop: int) -> FeatureSpec:
-    """The gender model's spectral setting: n_fft 512 at ``hop`` samples (a ParameterError for a bad hop)."""
-    return FeatureSpec(GENDER_NFFT, hop=hop)
-
-
-def _inputs(vad: SileroVad | None, speaker: SpeakerEmbedding | None, *, gender_hop: int) -> dict[str, tuple]:
-    """Each model's inputs: the design card's n_fft (the sound type's at its default hop n_fft / 4, the
-    gender's at ``gender_hop`` samples), Silero VAD beside the sound type's, the speaker embedding beside
-    the gender's."""
-    return {SOUND_TYPE: (Spectral(FeatureSpec(SOUND_NFFT)), vad),
-            GENDER: (Spectral(_gender_spec(gender_hop)), speaker)}
+def _inputs(vad: SileroVad | None, speaker: SpeakerEmbedding | None, *, gender_hop: int = GENDER_HOP,
+            sound_hop: int = SOUND_HOP) -> dict[str, tuple]:
+    """Each model's inputs: the design card's n_fft at its frame hop (samples; a ParameterError for a
+    bad one), Silero VAD beside the sound type's, the speaker embedding beside the gender's."""
+    return {SOUND_TYPE: (Spectral(FeatureSpec(SOUND_NFFT, hop=sound_hop)), vad),
+            GENDER: (Spectral(FeatureSpec(GENDER_NFFT, hop=gender_hop)), speaker)}
 
 
 def _spectral_specs(reps) -> tuple[FeatureSpec, ...]:
@@ -159,6 +157,8 @@ def fit_cmd(
     gender_hop: int = typer.Option(GENDER_HOP, help=f"Frame hop of the gender model's STFT (samples; n_fft is "
                                                     f"{GENDER_NFFT}: {GENDER_NFFT // 4} is the sound model's "
                                                     "n_fft / 4, twice the frames)."),
+    sound_hop: int = typer.Option(SOUND_HOP, help=f"Frame hop of the sound-type model's STFT (samples; n_fft is "
+                                                  f"{SOUND_NFFT})."),
     only: str = typer.Option("sound_type,gender", help="Which bundles to rebuild."),
     ablation: bool = typer.Option(True, help="Also score the sound model without Silero's columns, out of corpus."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -169,7 +169,10 @@ def fit_cmd(
     wanted = {m.strip() for m in only.split(",")}
     vad = _vad(out)
     speaker = _encoder(out) if GENDER in wanted else None
-    inputs = _inputs(vad, speaker, gender_hop=gender_hop)
+    try:
+        inputs = _inputs(vad, speaker, gender_hop=gender_hop, sound_hop=sound_hop)
+    except ParameterError as exc:
+        raise typer.BadParameter(str(exc)) from None
     # Only the spectral tables the rebuilt models read: --only gender need not touch the sound model's.
     specs = _spectral_specs(rep for name in (SOUND_TYPE, GENDER) if name in wanted for rep in inputs[name])
     tables, seconds, rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet,
