@@ -33,13 +33,18 @@ def best_of(code: str, repeat: int) -> tuple[float, float]:
     return min(r[0] for r in runs), min(r[1] for r in runs)
 
 
-def dev_features(data: Path, spec, files: int) -> np.ndarray:
-    from dramapic_subs.train.tables import build_tables, plan_jobs, read_manifest, spectral_key
+def dev_features(data: Path, bundle, files: int) -> np.ndarray:
+    """Rows of every input the bundle takes (spectral at its n_fft and hop, Silero, speaker embedding)."""
+    from dramapic_subs.media import find_ffmpeg, read_audio
+    from dramapic_subs.representations import window_matrix
+    from dramapic_subs.train.tables import read_manifest
+    from dramapic_subs.windows import make_grid
 
     rows = read_manifest(data, "dev")
     picked = rows[:: max(1, len(rows) // files)][:files]
-    return build_tables(plan_jobs(picked, augment_mixes=0), data_dir=data, specs=[spec],
-                        cache_dir=None, n_jobs=2)[spectral_key(spec)].X
+    ffmpeg, grid = find_ffmpeg(), make_grid(sr=bundle.spec.sr)
+    return np.vstack([window_matrix(read_audio(data / r["path"], sr=bundle.spec.sr, ffmpeg=ffmpeg),
+                                    inputs=bundle.inputs, grid=grid) for r in picked])
 
 
 def predict_ms(model, X: np.ndarray, repeat: int) -> float:
@@ -70,7 +75,7 @@ def main() -> None:
         print(f"joblib: import joblib+sklearn {imp:.3f} s, unpickle both {load:.3f} s")
     for name in ("sound_type", "gender"):
         bundle = load_bundle(name, directory=args.models)
-        X = dev_features(args.data, bundle.spec, args.files)
+        X = dev_features(args.data, bundle, args.files)
         rows = X[np.resize(np.arange(len(X)), args.rows)]
         line = f"{name}: {len(X)} dev windows; predict {args.rows} rows: npz {predict_ms(bundle, rows, args.repeat):.1f} ms"
         if args.joblib:

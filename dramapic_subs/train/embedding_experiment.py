@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from ..embedding import SpeakerEncoder, cosine_distance
+from ..errors import ModelError
 from ..features import SILENCE_FLOOR_DB, FeatureSpec, featurize
 from ..media import read_audio
 from ..models import ModelBundle
@@ -252,8 +253,25 @@ def pick_C(train: Windows, kind: str) -> tuple[float, dict[float, float]]:
 
 
 def shipped_odds(bundle: ModelBundle, win: Windows) -> np.ndarray:
-    """Log-odds of male from the shipped gender bundle (unsmoothed, as reports/accuracy.md)."""
-    p = bundle.predict_proba(win.feat)[:, bundle.labels.index("male")]
+    """Log-odds of male from the shipped gender bundle (unsmoothed, as reports/accuracy.md).
+
+    Raises
+    ------
+    ModelError
+        The bundle reads columns this experiment did not compute: it featurizes
+        n_fft 512 at hop 128 (and embeds every window), as the gender model
+        of its day did; the bundle's inputs must be among those.
+    """
+    have = {("spectral", GENDER_NFFT, GENDER_NFFT // 4): win.feat, ("speaker_embedding",): win.emb}
+    cols = []
+    for rep in bundle.inputs:
+        card = rep.card()
+        key = ("spectral", card["n_fft"], card.get("hop", card["n_fft"] // 4)) if card["kind"] == "spectral" else (card["kind"],)
+        if key not in have:
+            raise ModelError(f"the embedding experiment has no {card['kind']} columns {key[1:]} for the "
+                             f"{bundle.name} bundle; score it with `dramapic-subs-train evaluate` instead")
+        cols.append(have[key])
+    p = bundle.predict_proba(np.hstack(cols))[:, bundle.labels.index("male")]
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
 
