@@ -59,12 +59,38 @@ def find_ffmpeg(explicit: str | None = None) -> str:
         if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
             raise MediaError(f"ffmpeg not found or not executable: {chosen}")
         return chosen
+    wheel = _wheel_ffmpeg()
+    if wheel:
+        return wheel
     import imageio_ffmpeg  # deferred: only needed when nothing was named
 
     try:
         return imageio_ffmpeg.get_ffmpeg_exe()
     except RuntimeError as exc:  # the wheel lacks a binary for this platform
         raise MediaError(f"no ffmpeg available: {exc}") from None
+
+
+def _wheel_ffmpeg() -> str | None:
+    """The binary inside the imageio-ffmpeg wheel, found without running it; None if not found so.
+
+    ``imageio_ffmpeg.get_ffmpeg_exe()`` first runs ``ffmpeg -version`` to
+    check the binary: one more process launch (~20 ms) at every start. The
+    probe runs it anyway and turns a binary that cannot run into a clear
+    error. The wheel's layout is read through its private helpers, so any
+    other layout, or ``IMAGEIO_FFMPEG_EXE`` set, falls back to
+    ``get_ffmpeg_exe()``.
+    """
+    if os.environ.get("IMAGEIO_FFMPEG_EXE"):
+        return None
+    try:
+        from imageio_ffmpeg._definitions import FNAME_PER_PLATFORM, get_platform
+        from imageio_ffmpeg._utils import _get_bin_dir
+
+        name = FNAME_PER_PLATFORM.get(get_platform())
+        exe = os.path.join(_get_bin_dir(), name) if name else ""
+    except Exception:  # another release's layout: ask imageio-ffmpeg the documented way
+        return None
+    return exe if exe and os.path.isfile(exe) and os.access(exe, os.X_OK) else None
 
 
 def ffmpeg_path_arg(path: str | os.PathLike) -> str:
@@ -94,10 +120,13 @@ def probe(path: str | os.PathLike, *, ffmpeg: str) -> MediaInfo:
         raise MediaError(f"{p}: no such file")
     if not p.is_file():
         raise MediaError(f"{p}: not a file")
-    proc = subprocess.run(
-        [ffmpeg, "-hide_banner", "-nostdin", "-i", ffmpeg_path_arg(p)],
-        capture_output=True, text=True, errors="replace",
-    )
+    try:
+        proc = subprocess.run(
+            [ffmpeg, "-hide_banner", "-nostdin", "-i", ffmpeg_path_arg(p)],
+            capture_output=True, text=True, errors="replace",
+        )
+    except OSError as exc:  # not executable, wrong architecture, ...
+        raise MediaError(f"cannot run ffmpeg ({ffmpeg}): {exc.strerror or exc}") from None
     text = proc.stderr
     streams = _STREAM.findall(text)
     if not streams:

@@ -370,3 +370,32 @@ def test_ctrl_c_while_the_command_line_imports_is_one_line(tmp_path):
             "dramapic_subs.main()\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     _assert_interrupted(proc, proc.stderr, tmp_path)
+
+
+def test_the_wheels_ffmpeg_is_found_without_running_it(monkeypatch):
+    import imageio_ffmpeg
+
+    from dramapic_subs import media
+
+    expected = imageio_ffmpeg.get_ffmpeg_exe()
+    cached = getattr(getattr(imageio_ffmpeg, "_utils", None), "_get_ffmpeg_exe", None)
+    if hasattr(cached, "cache_clear"):
+        cached.cache_clear()  # else imageio-ffmpeg would answer from memory without launching anyway
+    monkeypatch.delenv(media.FFMPEG_ENV, raising=False)
+    monkeypatch.delenv("IMAGEIO_FFMPEG_EXE", raising=False)
+
+    def no_launch(*args, **kwargs):
+        raise AssertionError(f"find_ffmpeg launched {args[0] if args else kwargs}")
+
+    monkeypatch.setattr(subprocess, "Popen", no_launch)
+    assert media.find_ffmpeg() == expected
+
+
+def test_an_ffmpeg_that_cannot_run_is_one_line(tmp_path, short_clip):
+    fake = tmp_path / "ffmpeg"
+    fake.write_bytes(b"\x7fELF not really a program")
+    fake.chmod(0o755)
+    with _unchanged(short_clip):
+        proc = run_cli(short_clip, "-o", tmp_path, "--ffmpeg", fake)
+    _assert_one_line_error(proc, "cannot run ffmpeg")
+    assert not list(tmp_path.glob("short*.srt"))
