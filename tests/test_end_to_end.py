@@ -47,7 +47,7 @@ def test_probabilities_are_distributions(outputs):
     doc = json.loads((outputs / "drama.json").read_text(encoding="utf-8"))
     assert set(doc["models"]) == {"sound_type", "gender"}
     assert doc["models"]["sound_type"]["n_fft"] == 1024 and doc["models"]["gender"]["n_fft"] == 512
-    assert doc["models"]["sound_type"]["hop"] == 256 and doc["models"]["gender"]["hop"] == 256
+    assert doc["models"]["sound_type"]["hop"] == 512 and doc["models"]["gender"]["hop"] == 256
     classified = [w for w in doc["windows"] if not w["silence"]]
     assert len(classified) > 0.8 * len(doc["windows"])
     for w in classified:

@@ -196,9 +196,10 @@ def test_a_card_at_hop_256_runs_its_stream_at_256(models, clip, monkeypatch):
     frames = {}
     for spec, size in calls:
         frames[spec] = frames.get(spec, 0) + size
-    assert frames == {F.FeatureSpec(1024): len(y) // 256 + 1, HALF: len(y) // 256 + 1}  # the sound model's unchanged
+    assert sound.spec == F.FeatureSpec(1024, hop=512)  # the shipped sound model's own card
+    assert frames == {sound.spec: len(y) // 512 + 1, HALF: len(y) // 256 + 1}
     out = {m.name: m for m in analysis.models}
-    assert (out[GENDER].n_fft, out[GENDER].hop) == (512, 256) and (out[SOUND_TYPE].n_fft, out[SOUND_TYPE].hop) == (1024, 256)
+    assert (out[GENDER].n_fft, out[GENDER].hop) == (512, 256) and (out[SOUND_TYPE].n_fft, out[SOUND_TYPE].hop) == (1024, 512)
 
 
 def test_a_card_without_a_hop_keeps_n_fft_over_4_bit_for_bit(models, clip, monkeypatch):
