@@ -120,15 +120,16 @@ def markdown(dev: dict, loco_res: dict, sound: ModelBundle, gender: ModelBundle,
         "excluded, no temporal smoothing unless said. Three views, mildest first: **dev** (other files, "
         "speakers and a few other corpora; never trained, tuned or chosen on), **dev programmes** (drama-like "
         "mp4s built from dev clips, captioned by the CLI) and **leave-one-corpus-out** (each training corpus "
-        "predicted by a model fitted without it and without the mixes that used it; the models, their "
-        "smoothing and their calibration are chosen on these). Silero VAD: its mean chunk probability over "
-        "the window >= 0.5, on the same windows.",
+        "predicted by a model fitted without it and without the mixes that used it; the models and their "
+        "smoothing are chosen on these, their calibration on these and on in-corpus folds, half each). "
+        "Silero VAD: its mean chunk probability over the window >= 0.5, on the same windows.",
         "",
         f"Models: sound type `{sel_s.get('chosen', '?')}` on {', '.join(r.card()['kind'] for r in sound.inputs)} "
         f"(n_fft {sound.spec.n_fft}, frame hop {sound.spec.hop}), temperature {sound.temperature:.2f}, smoothing "
         f"{sound.smooth}; gender `{sel_g.get('chosen', '?')}` on {', '.join(r.card()['kind'] for r in gender.inputs)} "
         f"(n_fft {gender.spec.n_fft}, frame hop {gender.spec.hop}), temperature "
         f"{gender.temperature:.2f}, smoothing {gender.smooth}.",
+        *_calibration_lines({"sound type": sel_s, "gender": sel_g}),
         "",
         "| measure | dev windows | leave-one-corpus-out |",
         "|---|---|---|",
@@ -275,6 +276,21 @@ def worst_called_speech(per_corpus: dict) -> float:
 
 def _pct(v: float | None) -> str:
     return "" if v is None else f"{v:.3f}"
+
+
+def _calibration_lines(selections: dict[str, dict]) -> list[str]:
+    """How each model's temperature was fitted: each view's own temperature, and the shared one's ECE in each."""
+    lines = []
+    for name, sel in selections.items():
+        views = sel.get("calibration_views")
+        if not views:
+            continue
+        own, ece = views["temperature_by_view"], views["ece_by_view"]
+        lines.append(f"Temperature of the {name} model: fitted on out-of-corpus and in-corpus folds (GroupKFold "
+                     f"over speakers and files), half each; alone they would give {own['out_of_corpus']:.2f} and "
+                     f"{own['in_corpus']:.2f}; ECE with the shared one {ece['out_of_corpus']:.3f} out of corpus, "
+                     f"{ece['in_corpus']:.3f} in corpus.")
+    return ["", *lines] if lines else []
 
 
 def reliability_curves(dev: dict, loco_res: dict) -> dict[str, dict]:
