@@ -24,7 +24,7 @@ from dramapic_subs.features import FeatureSpec
 from dramapic_subs.representations import SileroVad
 from dramapic_subs.train.fit import joined
 from dramapic_subs.models import ModelBundle, default_models_dir, load_bundle, save_bundle, sha256_file
-from dramapic_subs.train.tables import build_tables, plan_jobs, read_manifest
+from dramapic_subs.train.tables import build_tables, plan_jobs, read_manifest, spectral_key
 
 from .conftest import run_cli
 
@@ -33,7 +33,8 @@ TOL = 1e-6  # the issue's bar; the measured differences are ~1e-15
 
 @pytest.fixture(scope="module")
 def dev_table(data_dir, tmp_path_factory):
-    """Feature rows (n_fft 1024, float32 as the product computes them) of 10 short dev clips per category."""
+    """Feature rows (the shipped sound model's n_fft and hop, float32 as the product computes them) of
+    10 short dev clips per category."""
     rows = [r for r in read_manifest(data_dir, "dev") if float(r["duration_s"]) <= 15]
     picked = []
     for category in ("speech", "song", "music", "noise", "nature"):
@@ -41,9 +42,9 @@ def dev_table(data_dir, tmp_path_factory):
         picked += of_cat[:: max(1, len(of_cat) // 10)][:10]
     sound = load_bundle("sound_type")  # its other inputs too, for the shipped-bundle test
     vad = next(rep.weights for rep in sound.inputs if isinstance(rep, SileroVad))
-    tables = build_tables(plan_jobs(picked, augment_mixes=0), data_dir=data_dir, specs=[FeatureSpec(1024)],
+    tables = build_tables(plan_jobs(picked, augment_mixes=0), data_dir=data_dir, specs=[sound.spec],
                           cache_dir=tmp_path_factory.mktemp("cache"), n_jobs=2, vad=vad)
-    table = tables[1024]
+    table = tables[spectral_key(sound.spec)]
     table.sound_X = joined(tables, sound.inputs).X
     return table
 

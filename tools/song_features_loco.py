@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from dramapic_subs.representations import silero_from_file
 from dramapic_subs.train import fit as fitting
 from dramapic_subs.train import loco
 from dramapic_subs.train.cli import DEFAULT_CACHE, DEFAULT_DATA, MUSIC_FLOOR_DB, SOUND_NFFT, _tables
-from dramapic_subs.train.tables import SR, VAD, Job, Table, _cache_key, _load_signal, audible_windows, plan_jobs, read_manifest
+from dramapic_subs.train.tables import SR, VAD, Job, Table, _cache_key, _load_signal, audible_windows, plan_jobs, read_manifest, save_array
 from dramapic_subs.windows import make_grid
 
 SONG_CORPORA = ("jamendo", "gugak", "mir1k")
@@ -152,10 +151,7 @@ def song_columns(job: Job, *, ffmpeg: str, cache: Path | None = SONG_CACHE) -> n
     fz = SongStats(FeatureSpec(SOUND_NFFT), grid)
     X = WindowFeatures.concat([fz.push(y), fz.finish()]).X[audible_windows(y, grid)]
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, X)
-        os.replace(tmp, path)
+        save_array(path, X)
     return X
 
 

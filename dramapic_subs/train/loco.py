@@ -16,7 +16,6 @@ estimator, the rows and the labels, so a re-run (or ``evaluate`` after
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +25,7 @@ from sklearn.pipeline import Pipeline
 
 from ..models import calibrate
 from .fit import Task, corpus_of, fit_weighted
+from .tables import save_array
 
 
 def mix_rows(task: Task) -> np.ndarray:
@@ -73,10 +73,7 @@ def loco_proba(task: Task, est: Pipeline, *, name: str, cache_dir: Path | None,
         pred[:, np.searchsorted(labels, model.classes_)] = model.predict_proba(task.table.X[test])
         proba[test] = pred
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-            np.save(tmp, pred)
-            os.replace(tmp, path)
+            save_array(path, pred)
         log(f"  {task.name} {name}: held out {corpus} ({int(test.sum())} windows)")
     return proba
 
@@ -108,10 +105,7 @@ def in_corpus_proba(task: Task, est: Pipeline, *, name: str, cache_dir: Path | N
         proba[test] = pred
         log(f"  {task.name} {name}: heard-corpus fold {k + 1} of {n_splits}")
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, proba)
-        os.replace(tmp, path)
+        save_array(path, proba)
     return proba
 
 

@@ -206,10 +206,19 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
             else:
                 out[rep] = featurize(y, spec=spectral[rep], grid=grid).X[keep]
             if rep in paths:
-                tmp = paths[rep].with_suffix(f".{os.getpid()}.tmp.npy")
-                np.save(tmp, out[rep])
-                os.replace(tmp, paths[rep])
+                save_array(paths[rep], out[rep])
     return [out[r] for r in reps]
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    """Write a cache entry whole or not at all: to a temporary name in its folder, then renamed.
+
+    Parallel workers and an interrupted run never leave (or read) half a file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
 
 
 def _embedded(job: Job) -> bool:
