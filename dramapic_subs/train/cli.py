@@ -69,12 +69,12 @@ def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None
     """
     rows = read_manifest(data, split)
     plan = plan_jobs(rows, augment_mixes=mixes, song_mixes=song_mixes, music_floor_db=music_floor_db)
-    specs = list(specs) if specs is not None else [FeatureSpec(GENDER_NFFT, hop=GENDER_HOP),
-                                                   FeatureSpec(SOUND_NFFT, hop=SOUND_HOP)]
+    if specs is None:
+        specs = _spectral_specs(rep for reps in _inputs(None, None).values() for rep in reps)
     t0 = time.perf_counter()
     with Progress(quiet=quiet) as progress:
         task = progress.task(f"features ({split})", total=len(plan))
-        tables = build_tables(plan, data_dir=data, specs=specs, cache_dir=cache, n_jobs=jobs,
+        tables = build_tables(plan, data_dir=data, specs=list(specs), cache_dir=cache, n_jobs=jobs,
                               progress=lambda done: progress.update(task, done),
                               vad=vad.weights if vad else None, encoder=speaker.encoder if speaker else None)
     return tables, time.perf_counter() - t0, rows

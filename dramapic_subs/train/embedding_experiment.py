@@ -30,6 +30,7 @@ from ..errors import ModelError
 from ..features import SILENCE_FLOOR_DB, FeatureSpec, featurize
 from ..media import read_audio
 from ..models import ModelBundle
+from ..representations import SpeakerEmbedding, Spectral
 from ..windows import make_grid
 from .tables import _file_hash, read_manifest
 
@@ -262,15 +263,15 @@ def shipped_odds(bundle: ModelBundle, win: Windows) -> np.ndarray:
         n_fft 512 at hop 128 (and embeds every window), as the gender model
         of its day did; the bundle's inputs must be among those.
     """
-    have = {("spectral", GENDER_NFFT, GENDER_NFFT // 4): win.feat, ("speaker_embedding",): win.emb}
     cols = []
     for rep in bundle.inputs:
-        card = rep.card()
-        key = ("spectral", card["n_fft"], card.get("hop", card["n_fft"] // 4)) if card["kind"] == "spectral" else (card["kind"],)
-        if key not in have:
-            raise ModelError(f"the embedding experiment has no {card['kind']} columns {key[1:]} for the "
-                             f"{bundle.name} bundle; score it with `dramapic-subs-train evaluate` instead")
-        cols.append(have[key])
+        if isinstance(rep, Spectral) and rep.spec == FeatureSpec(GENDER_NFFT):
+            cols.append(win.feat)
+        elif isinstance(rep, SpeakerEmbedding):
+            cols.append(win.emb)
+        else:
+            raise ModelError(f"the embedding experiment has no columns for the {bundle.name} bundle's input "
+                             f"{rep.card()}; score it with `dramapic-subs-train evaluate` instead")
     p = bundle.predict_proba(np.hstack(cols))[:, bundle.labels.index("male")]
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))

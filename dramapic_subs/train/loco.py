@@ -68,9 +68,7 @@ def loco_proba(task: Task, est: Pipeline, *, name: str, cache_dir: Path | None,
             proba[test] = np.load(path)
             continue
         model = fit_without(task, est, corpus, beds=beds)
-        pred = np.zeros((int(test.sum()), len(labels)))
-        # A fold may lack a class (fsdd is all male): its column stays 0.
-        pred[:, np.searchsorted(labels, model.classes_)] = model.predict_proba(task.table.X[test])
+        pred = _predict_labels(model, task.table.X[test], labels)
         proba[test] = pred
         if path is not None:
             save_array(path, pred)
@@ -100,13 +98,21 @@ def in_corpus_proba(task: Task, est: Pipeline, *, name: str, cache_dir: Path | N
     for k, (train, test) in enumerate(folds):
         model = fit_weighted(clone(est), task.table.X[train], task.y[train], task.weights[train])
         test = test[~mixes[test]]
-        pred = np.zeros((len(test), len(labels)))
-        pred[:, np.searchsorted(labels, model.classes_)] = model.predict_proba(task.table.X[test])
-        proba[test] = pred
+        proba[test] = _predict_labels(model, task.table.X[test], labels)
         log(f"  {task.name} {name}: heard-corpus fold {k + 1} of {n_splits}")
     if path is not None:
         save_array(path, proba)
     return proba
+
+
+def _predict_labels(model: Pipeline, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``model``'s probabilities in a column per label of the whole task, shape (len(X), len(labels)).
+
+    A fold may lack a class (fsdd is all male): its column stays 0.
+    """
+    pred = np.zeros((len(X), len(labels)))
+    pred[:, np.searchsorted(labels, model.classes_)] = model.predict_proba(X)
+    return pred
 
 
 def two_view_temperature(task: Task, unheard: np.ndarray, heard: np.ndarray) -> tuple[float, dict]:

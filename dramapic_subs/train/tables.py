@@ -88,6 +88,11 @@ def spectral_key(spec: FeatureSpec) -> int | str:
     return spec.n_fft if spec.hop == spec.n_fft // 4 else f"{spec.n_fft}/{spec.hop}"
 
 
+def table_keys(specs: list[FeatureSpec], *, vad, encoder) -> list[int | str]:
+    """The tables :func:`build_tables` makes, in order: each spec's, then the VAD's and the embeddings' if asked."""
+    return [spectral_key(s) for s in specs] + ([VAD] if vad is not None else []) + ([SPEAKER] if encoder is not None else [])
+
+
 def read_manifest(data_dir: Path, split: str) -> list[dict]:
     """Rows of ``manifest.csv`` for one split, with ``speaker`` made unique per source."""
     with open(data_dir / "manifest.csv", newline="", encoding="utf-8") as f:
@@ -182,7 +187,7 @@ def featurize_job(job: Job, *, data_dir: Path, specs: list[FeatureSpec], cache_d
     once for all missing ones.
     """
     spectral = {str(spectral_key(s)): s for s in specs}
-    reps = list(spectral) + ([VAD] if vad is not None else []) + ([SPEAKER] if encoder is not None else [])
+    reps = [str(k) for k in table_keys(specs, vad=vad, encoder=encoder)]
     paths = {r: cache_dir / f"{_cache_key(job, data_dir, r)}.npy" for r in reps} if cache_dir else {}
     out = {r: np.load(p) for r, p in paths.items() if p.is_file()}
     missing = [r for r in reps if r not in out]
@@ -265,7 +270,7 @@ def build_tables(jobs: list[Job], *, data_dir: Path, specs: list[FeatureSpec], c
         results.append(res)
         if progress:
             progress(done)
-    keys: list[int | str] = [spectral_key(s) for s in specs] + ([VAD] if vad is not None else []) + ([SPEAKER] if encoder is not None else [])
+    keys = table_keys(specs, vad=vad, encoder=encoder)
     counts = [len(r[0]) for r in results]
     meta = {c: np.repeat([_meta_value(j, c) for j in jobs], counts) for c in META_COLS if c != "job"}
     meta["job"] = np.repeat(np.arange(len(jobs)), counts).astype(str)  # windows of one clip, in order
