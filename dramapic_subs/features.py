@@ -107,10 +107,25 @@ def feature_names() -> list[str]:
     names += ["voiced_frac", "voicing_mean", "f0_median", "f0_p10", "f0_p90",
               "f0_std_st", "f0_jump_st"]
     names += ["mod_4hz_ratio", "pause_frac"]
+    names += SONG_FEATURES
     return names
 
 
+# Sung against spoken voice, from the frames' voicing and F0 (no new analysis): singing holds notes
+# on a pitch grid, in long voiced (legato) stretches, often with vibrato; speech glides and breaks
+# into syllables about four times a second. Appended after the older columns, so a model may keep
+# to those by name (see ``BASE_FEATURES``).
+SONG_FEATURES = ["f0_held_frac", "f0_held_run_s", "voiced_run_s", "voiced_long_frac", "voicing_changes_hz",
+                 "vibrato_ratio", "vibrato_depth_st", "tuning_strength"]
+HELD_SLOPE_ST_S = 18.75  # F0 moving less than this (semitones/s: 0.3 semitone per 16 ms hop) is a held note
+LONG_VOICED_S = 0.3      # voiced runs at least this long count as legato
+VIBRATO_HZ = (4.0, 7.0)  # F0 modulation band of vibrato, against 1-15 Hz
+TREND_S = 0.2            # F0 minus its moving average over this span: the vibrato's swing ...
+VIBRATO_RANGE_ST = 1.5   # ... in spans whose F0 stays within this range (semitones)
+
+
 _N_FEATURES = len(feature_names())
+BASE_FEATURES = [n for n in feature_names() if n not in SONG_FEATURES]  # the columns before SONG_FEATURES
 
 
 # --- filter banks: librosa's, without importing librosa -----------------------------------------
@@ -507,6 +522,7 @@ def pool_windows(frames: np.ndarray, frame_rate: float) -> np.ndarray:
                            chroma.std(axis=2).mean(axis=1)], axis=1))
     parts.append(_pitch_stats(frames[:, :, _COL["voicing"]], frames[:, :, _COL["log2_f0"]]))
     parts.append(_modulation(frames[:, :, _COL["rms_db"]], frame_rate))
+    parts.append(_song_stats(frames[:, :, _COL["voicing"]], frames[:, :, _COL["log2_f0"]], frame_rate))
     return np.concatenate([np.asarray(p, np.float32) for p in parts], axis=1)
 
 
@@ -554,6 +570,68 @@ def _pitch_stats(voicing: np.ndarray, log2_f0: np.ndarray) -> np.ndarray:
         if has.any():
             jump[has] = _masked_percentiles(jumps[has], both[has], np.array([50.0]))[:, 0]
         out[rows, 6] = jump
+    return out
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of True in each row of a bool array: (row of each run, its length in elements)."""
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    ends = np.nonzero(edges == -1)[1]  # row-major order: the n-th end closes the n-th start
+    return rows, ends - starts
+
+
+def _song_stats(voicing: np.ndarray, log2_f0: np.ndarray, frame_rate: float) -> np.ndarray:
+    """Per window (rows): held-note share and longest held note, longest voiced run, share of voiced
+    frames in long runs, voiced/unvoiced changes per second, vibrato band share and depth, and how
+    closely F0 keeps to one tuning grid (see ``SONG_FEATURES``)."""
+    n_win, n = voicing.shape
+    out = np.zeros((n_win, len(SONG_FEATURES)), np.float64)
+    if n < 2:
+        return out
+    voiced = voicing >= VOICED_MIN
+    semis = log2_f0.astype(np.float64) * 12
+    step = np.abs(np.diff(semis, axis=1))
+    pairs = voiced[:, 1:] & voiced[:, :-1]
+    held = pairs & (step < HELD_SLOPE_ST_S / frame_rate)
+    n_pairs = pairs.sum(axis=1)
+    out[:, 0] = held.sum(axis=1) / np.maximum(n_pairs, 1)
+    rows, length = _runs(held)  # a run of k held pairs spans k + 1 frames
+    np.maximum.at(out[:, 1], rows, (length + 1) / frame_rate)
+    rows, length = _runs(voiced)
+    np.maximum.at(out[:, 2], rows, length / frame_rate)
+    np.add.at(out[:, 3], rows, np.where(length >= LONG_VOICED_S * frame_rate, length, 0))
+    out[:, 3] /= np.maximum(voiced.sum(axis=1), 1)
+    out[:, 4] = np.abs(np.diff(voiced.astype(np.int8), axis=1)).sum(axis=1) * frame_rate / n
+
+    # Vibrato: F0 minus its centred moving average, where the whole span is voiced and on one note.
+    span = max(3, int(round(TREND_S * frame_rate)) | 1)
+    if n >= span + 8:
+        f0 = np.where(voiced, semis, 0.0)
+        csum = np.cumsum(np.pad(f0, ((0, 0), (1, 0))), axis=1)
+        trend = (csum[:, span:] - csum[:, :-span]) / span  # (W, n - span + 1): span starting at each frame
+        cvoiced = np.cumsum(np.pad(voiced.astype(np.int32), ((0, 0), (1, 0))), axis=1)
+        full = (cvoiced[:, span:] - cvoiced[:, :-span]) == span
+        # A span covering more than 1.5 semitones (a change of note, an octave error) is no vibrato.
+        spans = np.lib.stride_tricks.sliding_window_view(semis, span, axis=1)
+        full &= spans.max(axis=2) - spans.min(axis=2) <= VIBRATO_RANGE_ST
+        half = span // 2
+        dev = np.where(full, semis[:, half:half + trend.shape[1]] - trend, 0.0)
+        m = dev.shape[1]
+        spec = np.abs(np.fft.rfft(dev * np.hanning(m), axis=1)) ** 2
+        freqs = np.fft.rfftfreq(m, 1.0 / frame_rate)
+        total = spec[:, (freqs >= 1) & (freqs <= 15)].sum(axis=1)
+        band = spec[:, (freqs >= VIBRATO_HZ[0]) & (freqs <= VIBRATO_HZ[1])].sum(axis=1)
+        k = full.sum(axis=1)
+        ok = k >= 8
+        out[ok, 5] = band[ok] / (total[ok] + _EPS)
+        out[ok, 6] = np.sqrt((dev[ok] ** 2).sum(axis=1) / k[ok])
+
+    # Tuning: the fraction of a semitone of every voiced F0, as a phase; notes on one grid agree.
+    count = voiced.sum(axis=1)
+    phase = np.exp(2j * np.pi * semis)
+    resultant = np.abs(np.where(voiced, phase, 0).sum(axis=1)) / np.maximum(count, 1)
+    out[:, 7] = np.where(count >= 3, resultant, 0.0)
     return out
 
 

@@ -102,7 +102,7 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
                       "captions cover what was decoded")
     level = feats[_level_key(models)].level_db
     silent = level < SILENCE_FLOOR_DB
-    X = {m.name: np.hstack([feats[rep.key].X for rep in m.inputs]) for m in models}
+    X = {m.name: np.hstack([rep.select(feats[rep.key].X) for rep in m.inputs]) for m in models}
     outputs = {m.name: _predict(m, X[m.name], silent) for m in models}
     ordered = [outputs[m.name] for m in models]
     start, end = grid.cue_times(n)

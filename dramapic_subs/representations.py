@@ -11,7 +11,13 @@ everywhere) is computed only where a voice is likely: its product stream's
 (bool per window, in order) for the windows the sound model has reached.
 
 * ``spectral``: the pooled STFT features of :mod:`dramapic_subs.features`
-  at the bundle's n_fft and frame hop (n_fft / 4 when the card names none).
+  at the bundle's n_fft and frame hop (n_fft / 4 when the card names none);
+  the card names the columns the model takes (``columns``), so a model keeps
+  to its own as the features grow. A card without them (written before
+  ``features.SONG_FEATURES``) takes ``features.BASE_FEATURES``.
+
+The stream of an input computes all its columns, shared by every model that
+uses it; :meth:`select` picks one model's columns from its rows.
 * ``silero_vad``: Silero VAD's speech probability pooled per window
   (:mod:`dramapic_subs.vad`), weights in a file beside the bundle.
 * ``speaker_embedding``: Resemblyzer's speaker embedding of every
@@ -28,7 +34,7 @@ import numpy as np
 from .checksums import sha256_file
 from .embedding import EMBED_DIM, EmbeddingStream, SpeakerEncoder, VoicedEmbeddingStream, load_encoder
 from .errors import ModelError, ParameterError
-from .features import FeatureSpec, StreamFeaturizer, feature_names
+from .features import BASE_FEATURES, FeatureSpec, StreamFeaturizer, feature_names
 from .vad import VAD_FEATURES, SileroWeights, VadStream
 from .windows import WindowGrid
 
@@ -46,23 +52,39 @@ class Representation(Protocol):
     @property
     def names(self) -> list[str]: ...
     def stream(self, grid: WindowGrid) -> Stream: ...
+    def select(self, X: np.ndarray) -> np.ndarray: ...
     def card(self) -> dict: ...
 
 
 @dataclass(frozen=True)
 class Spectral:
-    """Pooled STFT features at one n_fft and hop (one STFT per setting, shared by the models that use it)."""
+    """Pooled STFT features at one n_fft and hop (one STFT per setting, shared by the models that use it).
+
+    ``columns``: the names of the features the model takes, in its order (None: all of
+    :func:`~dramapic_subs.features.feature_names`).
+    """
 
     spec: FeatureSpec
+    columns: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.columns is None:
+            return
+        unknown = sorted(set(self.columns) - set(feature_names()))
+        if unknown:
+            raise ModelError(f"spectral features {unknown[:3]} are not computed by this version of dramapic-subs")
+        if list(self.columns) == feature_names():  # all of them, in order: one way to say so, so equality holds
+            object.__setattr__(self, "columns", None)
 
     @property
     def key(self) -> Hashable:
         # The hop is part of it: two models at one n_fft but different hops need two streams.
+        # The columns are not: the stream computes them all, each model selects its own.
         return ("spectral", self.spec.n_fft, self.spec.hop, self.spec.sr)
 
     @property
     def names(self) -> list[str]:
-        return feature_names()
+        return feature_names() if self.columns is None else list(self.columns)
 
     # Pure numpy that holds the GIL, rows small to pickle: worth a core of its own.
     own_process = True
@@ -70,8 +92,18 @@ class Spectral:
     def stream(self, grid: WindowGrid) -> StreamFeaturizer:
         return StreamFeaturizer(self.spec, grid)
 
+    def select(self, X: np.ndarray) -> np.ndarray:
+        """This model's columns of the stream's rows (all of ``feature_names()``)."""
+        return X if self.columns is None else X[:, _column_index(self.columns)]
+
     def card(self) -> dict:
-        return {"kind": "spectral", "n_fft": self.spec.n_fft, "hop": self.spec.hop, "sr": self.spec.sr}
+        return {"kind": "spectral", "n_fft": self.spec.n_fft, "hop": self.spec.hop, "sr": self.spec.sr,
+                "columns": self.names}
+
+
+def _column_index(columns: tuple[str, ...]) -> np.ndarray:
+    names = feature_names()
+    return np.array([names.index(c) for c in columns])
 
 
 @dataclass(frozen=True)
@@ -92,6 +124,9 @@ class SileroVad:
 
     def stream(self, grid: WindowGrid) -> VadStream:
         return VadStream(self.weights, grid)
+
+    def select(self, X: np.ndarray) -> np.ndarray:
+        return X
 
     def card(self) -> dict:
         return {"kind": "silero_vad", "file": self.file, "sha256": self.sha256}
@@ -123,6 +158,9 @@ class SpeakerEmbedding:
             return VoicedEmbeddingStream(self.encoder, grid, stride=self.stride)
         return EmbeddingStream(self.encoder, grid, stride=self.stride)
 
+    def select(self, X: np.ndarray) -> np.ndarray:
+        return X
+
     def card(self) -> dict:
         return {"kind": "speaker_embedding", "file": self.file, "sha256": self.sha256, "stride": self.stride}
 
@@ -147,7 +185,8 @@ def from_card(entry: dict, *, directory: Path) -> Representation:
     """
     kind = entry.get("kind")
     if kind == "spectral":
-        return Spectral(spec_from_card(entry))
+        columns = entry.get("columns", BASE_FEATURES)  # cards without them predate the song columns
+        return Spectral(spec_from_card(entry), tuple(columns))
     if kind == "silero_vad":
         path = _checked(directory / entry["file"], entry.get("sha256"))
         return SileroVad(SileroWeights.load(path), entry["file"], entry["sha256"])
@@ -192,5 +231,5 @@ def window_matrix(y: np.ndarray, *, inputs: tuple, grid: WindowGrid) -> np.ndarr
     for rep in inputs:
         stream = rep.stream(grid)
         parts = [stream.push(y), stream.finish()]
-        cols.append(type(parts[0]).concat(parts).X)
+        cols.append(rep.select(type(parts[0]).concat(parts).X))
     return np.hstack(cols)

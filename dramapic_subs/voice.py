@@ -89,6 +89,7 @@ class VoiceGate:
             raise ModelError("the sound-type model cannot itself take an input that waits for its answer")
         self.sound, self.level_key = sound, level_key
         self.keys = [rep.key for rep in sound.inputs] if sound is not None else []
+        self.inputs = list(sound.inputs) if sound is not None else []
         self.half = sound.smooth // 2 if sound is not None else 0
         self._pending: dict[Hashable, list[np.ndarray]] = {k: [] for k in self.keys}
         self._pending_level: list[np.ndarray] = []
@@ -131,7 +132,8 @@ class VoiceGate:
             return
         silent = level[:ready] < SILENCE_FLOOR_DB
         if self.sound is not None:
-            proba = self.sound.predict_windows(np.hstack([cols[key][:ready] for key in self.keys]), silent=silent)
+            X = np.hstack([rep.select(cols[rep.key][:ready]) for rep in self.inputs])
+            proba = self.sound.predict_windows(X, silent=silent)
         else:
             proba = np.zeros((ready, 0))
         self._proba = np.vstack([self._proba, proba])

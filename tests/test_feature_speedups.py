@@ -62,7 +62,54 @@ def _reference_pool(frames: np.ndarray, frame_rate: float) -> np.ndarray:
         freqs = np.fft.rfftfreq(len(env), 1.0 / frame_rate)
         total = spec[(freqs >= 0.5) & (freqs <= 20)].sum() + 1e-10
         parts.append([spec[(freqs >= 2) & (freqs <= 8)].sum() / total, pause])
+    parts.append(_reference_song(voicing, log2_f0, frame_rate))
     return np.concatenate([np.asarray(p, np.float64).ravel() for p in parts])
+
+
+def _run_lengths(mask) -> list[int]:
+    runs, k = [], 0
+    for m in list(mask) + [False]:
+        if m:
+            k += 1
+        elif k:
+            runs.append(k)
+            k = 0
+    return runs
+
+
+def _reference_song(voicing: np.ndarray, log2_f0: np.ndarray, frame_rate: float) -> list[float]:
+    """``features._song_stats`` of one window, with plain loops."""
+    n = len(voicing)
+    if n < 2:
+        return [0.0] * len(F.SONG_FEATURES)
+    voiced = voicing >= F.VOICED_MIN
+    semis = log2_f0.astype(np.float64) * 12
+    pairs = [voiced[i] and voiced[i + 1] for i in range(n - 1)]
+    held = [pairs[i] and abs(semis[i + 1] - semis[i]) < F.HELD_SLOPE_ST_S / frame_rate for i in range(n - 1)]
+    held_frac = sum(held) / max(sum(pairs), 1)
+    held_run = (max(_run_lengths(held), default=-1) + 1) / frame_rate
+    runs = _run_lengths(voiced)
+    voiced_run = max(runs, default=0) / frame_rate
+    long_frac = sum(r for r in runs if r >= F.LONG_VOICED_S * frame_rate) / max(voiced.sum(), 1)
+    changes = sum(voiced[i] != voiced[i + 1] for i in range(n - 1)) * frame_rate / n
+    ratio = depth = 0.0
+    span = max(3, int(round(F.TREND_S * frame_rate)) | 1)
+    if n >= span + 8:
+        dev = []
+        for i in range(n - span + 1):
+            seg, ok = semis[i:i + span], voiced[i:i + span].all()
+            ok = ok and seg.max() - seg.min() <= F.VIBRATO_RANGE_ST
+            dev.append(semis[i + span // 2] - seg.mean() if ok else 0.0)
+        dev = np.array(dev)
+        count = sum(1 for i in range(n - span + 1) if voiced[i:i + span].all()
+                    and np.ptp(semis[i:i + span]) <= F.VIBRATO_RANGE_ST)
+        if count >= 8:
+            spec = np.abs(np.fft.rfft(dev * np.hanning(len(dev)))) ** 2
+            freqs = np.fft.rfftfreq(len(dev), 1.0 / frame_rate)
+            ratio = spec[(freqs >= 4) & (freqs <= 7)].sum() / (spec[(freqs >= 1) & (freqs <= 15)].sum() + 1e-10)
+            depth = np.sqrt((dev ** 2).sum() / count)
+    tuning = abs(np.exp(2j * np.pi * semis[voiced]).mean()) if voiced.sum() >= 3 else 0.0
+    return [held_frac, held_run if held_run > 0 else 0.0, voiced_run, long_frac, changes, ratio, depth, tuning]
 
 
 @pytest.mark.parametrize("n_frames", [1, 2, 5, 9, 125, 250])
@@ -74,6 +121,10 @@ def test_batched_pooling_equals_plain_pooling(n_frames):
     # barely or not voiced), log2 F0 around 7-8 octaves.
     frames[:, :, F._COL["voicing"]] = rng.uniform(0, 1, size=(7, n_frames)) * np.linspace(0.2, 1.5, 7)[:, None]
     frames[:, :, F._COL["log2_f0"]] = rng.uniform(6.5, 8.5, size=(7, n_frames))
+    # and a sung window: voiced throughout, held notes with vibrato, a change of note halfway.
+    t = np.arange(n_frames) / 125.0
+    frames[0, :, F._COL["voicing"]] = 0.9
+    frames[0, :, F._COL["log2_f0"]] = 7.5 + (0.3 * np.sin(2 * np.pi * 5.5 * t) + 2 * (t > t[-1] / 2)) / 12
     got = F.pool_windows(frames, 125.0)
     assert got.shape == (7, len(F.feature_names())) and got.dtype == np.float32
     for w in range(7):

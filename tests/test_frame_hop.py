@@ -178,9 +178,11 @@ def clip(tmp_path_factory, ffmpeg, data_dir):
 def test_spectral_input_key_and_card_carry_the_hop():
     half, quarter = Spectral(HALF), Spectral(QUARTER)
     assert half.key != quarter.key  # two streams at one n_fft, never shared by mistake
-    assert half.card() == {"kind": "spectral", "n_fft": 512, "hop": 256, "sr": SR}
+    assert half.card() == {"kind": "spectral", "n_fft": 512, "hop": 256, "sr": SR, "columns": F.feature_names()}
     assert from_card(half.card(), directory=default_models_dir()) == half
-    assert from_card({"kind": "spectral", "n_fft": 512, "sr": SR}, directory=default_models_dir()) == quarter
+    # A card without a hop (or columns) predates them: n_fft / 4, and the columns before the song ones.
+    assert from_card({"kind": "spectral", "n_fft": 512, "sr": SR},
+                     directory=default_models_dir()) == Spectral(QUARTER, tuple(F.BASE_FEATURES))
     with pytest.raises(ModelError, match="hop"):
         from_card({"kind": "spectral", "n_fft": 512, "hop": 300}, directory=default_models_dir())
 
@@ -189,7 +191,7 @@ def test_a_card_at_hop_256_runs_its_stream_at_256(models, clip, monkeypatch):
     path, y = clip
     _edit_gender_card(models, _set_hop(256))
     gender = load_bundle(GENDER, directory=models)
-    assert gender.spec == HALF and gender.inputs[0] == Spectral(HALF)
+    assert gender.spec == HALF and gender.inputs[0].spec == HALF
     sound = load_bundle(SOUND_TYPE, directory=models)
     calls = _call_sizes(monkeypatch)
     analysis = analyze(path, models=[sound, gender], processes=False)
@@ -207,11 +209,11 @@ def test_a_card_without_a_hop_keeps_n_fft_over_4_bit_for_bit(models, clip, monke
     card = _edit_gender_card(models, _drop_hop)
     assert "hop" not in card and "hop" not in card["inputs"][0]
     gender = load_bundle(GENDER, directory=models)
-    assert gender.spec == QUARTER and gender.inputs[0] == Spectral(QUARTER)
+    assert gender.spec == QUARTER and gender.inputs[0].spec == QUARTER
     calls = _call_sizes(monkeypatch)
     got = window_matrix(y, inputs=gender.inputs[:1], grid=GRID)
     assert {s for s, _ in calls} == {QUARTER} and sum(size for _, size in calls) == len(y) // 128 + 1
-    np.testing.assert_array_equal(got, _plain_rows(y, QUARTER, [size for _, size in calls]))
+    np.testing.assert_array_equal(got, gender.inputs[0].select(_plain_rows(y, QUARTER, [size for _, size in calls])))
     calls.clear()
     analyze(path, models=[load_bundle(SOUND_TYPE, directory=models), gender], processes=False)
     assert sum(size for spec, size in calls if spec.n_fft == 512) == len(y) // 128 + 1
@@ -255,8 +257,10 @@ def test_tables_and_cache_keep_each_hop_apart_and_old_keys_valid(data_dir, tmp_p
 
 def test_training_gives_each_model_its_own_hop():
     inputs = train_cli._inputs(None, None, gender_hop=256, sound_hop=256)
-    assert inputs[GENDER][0] == Spectral(HALF) and inputs[SOUND_TYPE][0] == Spectral(F.FeatureSpec(1024))
-    assert train_cli._inputs(None, None, gender_hop=128)[GENDER][0] == Spectral(QUARTER)
+    # The gender model keeps to the columns before the song ones; the sound model takes them all.
+    assert inputs[GENDER][0] == Spectral(HALF, tuple(F.BASE_FEATURES))
+    assert inputs[SOUND_TYPE][0] == Spectral(F.FeatureSpec(1024))
+    assert train_cli._inputs(None, None, gender_hop=128)[GENDER][0].spec == QUARTER
     assert train_cli._spectral_specs([*inputs[SOUND_TYPE], *inputs[GENDER]]) == (F.FeatureSpec(1024), HALF)
     assert train_cli._inputs(None, None, sound_hop=512)[SOUND_TYPE][0] == Spectral(F.FeatureSpec(1024, hop=512))
     with pytest.raises(ParameterError):

@@ -1,22 +1,16 @@
-"""The sung-voice statistics of the song-feature experiment (tools/song_features_loco.py; not product features)."""
+"""Sung against spoken voice: the held-note, legato, vibrato and tuning columns (features.SONG_FEATURES)."""
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dramapic_subs.features import _COL, _FRAME_COLS, VOICED_MIN, FeatureSpec
+from dramapic_subs.features import BASE_FEATURES, SONG_FEATURES, FeatureSpec, feature_names, featurize
+from dramapic_subs.representations import Spectral, from_card
 from dramapic_subs.windows import make_grid
 
 from .conftest import SR, dev_audio
 
 GRID = make_grid(sr=SR, window_s=2.0, hop_s=1.0)
-_spec = importlib.util.spec_from_file_location("song_features_loco",
-                                               Path(__file__).resolve().parents[1] / "tools" / "song_features_loco.py")
-S = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(S)
 
 
 def sung(seconds: float = 8.0, f0: float = 220.0, vibrato_st: float = 0.3, vibrato_hz: float = 5.5) -> np.ndarray:
@@ -30,9 +24,13 @@ def sung(seconds: float = 8.0, f0: float = 220.0, vibrato_st: float = 0.3, vibra
 
 
 def columns(y: np.ndarray, n_fft: int = 1024) -> dict[str, np.ndarray]:
-    fz = S.SongStats(FeatureSpec(n_fft), GRID)
-    X = S.WindowFeatures.concat([fz.push(y), fz.finish()]).X[1:-1]  # whole windows only
-    return {c: X[:, i] for i, c in enumerate(S.SONG_FEATURES)}
+    X = featurize(y, spec=FeatureSpec(n_fft), grid=GRID).X[1:-1]  # whole windows only
+    names = feature_names()
+    return {c: X[:, names.index(c)] for c in SONG_FEATURES}
+
+
+def test_song_columns_come_after_the_older_ones():
+    assert feature_names() == BASE_FEATURES + SONG_FEATURES
 
 
 @pytest.mark.parametrize("n_fft", [512, 1024])
@@ -54,68 +52,19 @@ def test_vibrato_and_tuning():
     assert steady["tuning_strength"].mean() > 0.8 > wobbly["tuning_strength"].mean()
 
 
-def test_silence_gives_zero_song_columns():
+def test_silence_and_noise_give_zero_song_columns():
     quiet = columns(np.zeros(4 * SR, np.float32))
-    assert all(np.all(v == 0) for v in quiet.values())
+    assert all(np.all(v == 0) for k, v in quiet.items() if k != "voicing_changes_hz")
 
 
-def _run_lengths(mask) -> list[int]:
-    runs, k = [], 0
-    for m in list(mask) + [False]:
-        if m:
-            k += 1
-        elif k:
-            runs.append(k)
-            k = 0
-    return runs
-
-
-def _reference_song(voicing: np.ndarray, log2_f0: np.ndarray, frame_rate: float) -> list[float]:
-    """``features._song_stats`` of one window, with plain loops."""
-    n = len(voicing)
-    if n < 2:
-        return [0.0] * len(S.SONG_FEATURES)
-    voiced = voicing >= VOICED_MIN
-    semis = log2_f0.astype(np.float64) * 12
-    pairs = [voiced[i] and voiced[i + 1] for i in range(n - 1)]
-    held = [pairs[i] and abs(semis[i + 1] - semis[i]) < S.HELD_SLOPE_ST_S / frame_rate for i in range(n - 1)]
-    held_frac = sum(held) / max(sum(pairs), 1)
-    held_run = (max(_run_lengths(held), default=-1) + 1) / frame_rate
-    runs = _run_lengths(voiced)
-    voiced_run = max(runs, default=0) / frame_rate
-    long_frac = sum(r for r in runs if r >= S.LONG_VOICED_S * frame_rate) / max(voiced.sum(), 1)
-    changes = sum(voiced[i] != voiced[i + 1] for i in range(n - 1)) * frame_rate / n
-    ratio = depth = 0.0
-    span = max(3, int(round(S.TREND_S * frame_rate)) | 1)
-    if n >= span + 8:
-        dev = []
-        for i in range(n - span + 1):
-            seg, ok = semis[i:i + span], voiced[i:i + span].all()
-            ok = ok and seg.max() - seg.min() <= S.VIBRATO_RANGE_ST
-            dev.append(semis[i + span // 2] - seg.mean() if ok else 0.0)
-        dev = np.array(dev)
-        count = sum(1 for i in range(n - span + 1) if voiced[i:i + span].all()
-                    and np.ptp(semis[i:i + span]) <= S.VIBRATO_RANGE_ST)
-        if count >= 8:
-            spec = np.abs(np.fft.rfft(dev * np.hanning(len(dev)))) ** 2
-            freqs = np.fft.rfftfreq(len(dev), 1.0 / frame_rate)
-            ratio = spec[(freqs >= 4) & (freqs <= 7)].sum() / (spec[(freqs >= 1) & (freqs <= 15)].sum() + 1e-10)
-            depth = np.sqrt((dev ** 2).sum() / count)
-    tuning = abs(np.exp(2j * np.pi * semis[voiced]).mean()) if voiced.sum() >= 3 else 0.0
-    return [held_frac, held_run if held_run > 0 else 0.0, voiced_run, long_frac, changes, ratio, depth, tuning]
-
-
-@pytest.mark.parametrize("n_frames", [1, 2, 5, 9, 125, 250])
-def test_batched_song_stats_equal_plain_loops(n_frames):
-    rng = np.random.default_rng(n_frames)
-    frames = rng.normal(size=(7, n_frames, len(_FRAME_COLS))).astype(np.float32)
-    frames[:, :, _COL["voicing"]] = rng.uniform(0, 1, size=(7, n_frames)) * np.linspace(0.2, 1.5, 7)[:, None]
-    frames[:, :, _COL["log2_f0"]] = rng.uniform(6.5, 8.5, size=(7, n_frames))
-    # and a sung window: voiced throughout, held notes with vibrato, a change of note halfway.
-    t = np.arange(n_frames) / 125.0
-    frames[0, :, _COL["voicing"]] = 0.9
-    frames[0, :, _COL["log2_f0"]] = 7.5 + (0.3 * np.sin(2 * np.pi * 5.5 * t) + 2 * (t > t[-1] / 2)) / 12
-    got = S.song_stats(frames[:, :, _COL["voicing"]], frames[:, :, _COL["log2_f0"]], 125.0)
-    for w in range(7):
-        want = _reference_song(frames[w, :, _COL["voicing"]], frames[w, :, _COL["log2_f0"]], 125.0)
-        np.testing.assert_allclose(got[w], want, rtol=1e-6, atol=1e-9)
+def test_spectral_input_selects_its_columns_by_name():
+    rep = Spectral(FeatureSpec(512), tuple(BASE_FEATURES))
+    X = np.arange(3 * len(feature_names()), dtype=np.float32).reshape(3, -1)
+    np.testing.assert_array_equal(rep.select(X), X[:, :len(BASE_FEATURES)])
+    assert rep.names == BASE_FEATURES
+    full = Spectral(FeatureSpec(1024))
+    assert full.select(X) is X and full.names == feature_names()
+    assert from_card(full.card(), directory=None).names == feature_names()
+    # A card written before the song columns names none: it takes the older ones.
+    old = from_card({"kind": "spectral", "n_fft": 512, "sr": 16000}, directory=None)
+    assert old.names == BASE_FEATURES and old.key == Spectral(FeatureSpec(512)).key  # one stream, whatever the columns

@@ -20,7 +20,7 @@ import typer
 
 from ..embedding import ENCODER_NAME
 from ..errors import ModelError, ParameterError
-from ..features import FeatureSpec
+from ..features import BASE_FEATURES, FeatureSpec
 from ..models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, save_bundle
 from ..progress import Progress
 from ..representations import (
@@ -123,7 +123,8 @@ def _inputs(vad: SileroVad | None, speaker: SpeakerEmbedding | None, *, gender_h
     """Each model's inputs: the design card's n_fft at its frame hop (samples; a ParameterError for a
     bad one), Silero VAD beside the sound type's, the speaker embedding beside the gender's."""
     return {SOUND_TYPE: (Spectral(FeatureSpec(SOUND_NFFT, hop=sound_hop)), vad),
-            GENDER: (Spectral(FeatureSpec(GENDER_NFFT, hop=gender_hop)), speaker)}
+            # The gender model keeps to the columns before the song ones (they are about singing).
+            GENDER: (Spectral(FeatureSpec(GENDER_NFFT, hop=gender_hop), tuple(BASE_FEATURES)), speaker)}
 
 
 def _spectral_specs(reps) -> tuple[FeatureSpec, ...]:

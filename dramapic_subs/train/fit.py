@@ -147,7 +147,7 @@ def table_key(rep) -> int | str:
 def joined(tables: dict, inputs: tuple) -> Table:
     """One table with the columns of every input side by side (the rows line up across tables)."""
     first = tables[table_key(inputs[0])]
-    return Table(np.hstack([tables[table_key(rep)].X for rep in inputs]), first.meta)
+    return Table(np.hstack([rep.select(tables[table_key(rep)].X) for rep in inputs]), first.meta)
 
 
 def versions() -> dict[str, str]:

@@ -25,9 +25,9 @@ from ..windows import make_grid
 from . import augment
 
 SR = 16000
-# Bump when features.py changes what it computes. Not bumped for the hop setting: at the default
-# hop (n_fft / 4) the rows are bit for bit those of version 5, and another hop has its own key.
-FEATURE_VERSION = "5"
+# Bump when features.py changes what it computes. 6: the sung-voice columns (features.SONG_FEATURES).
+# Not bumped for the hop setting: another hop than n_fft / 4 has its own key.
+FEATURE_VERSION = "6"
 VAD_VERSION = "1"            # bump when vad.py's pooled features change
 VAD = "vad"                  # the tables' key for Silero VAD columns (the spectral ones: spectral_key)
 SPEAKER = "spk"              # ... and for speaker embeddings, computed for speech only (zeros elsewhere)
