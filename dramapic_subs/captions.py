@@ -105,6 +105,8 @@ def to_dict(analysis: Analysis, *, lang: str = "en") -> dict:
         for m in analysis.models:
             row = m.row(i)
             w[m.name] = None if row is None else {k: round(v, 4) for k, v in row.items()}
+        if analysis.activity is not None:  # Silero VAD's peak speech probability: a second opinion
+            w["speech_activity"] = round(float(analysis.activity[i]), 4)
         windows.append(w)
     gender = next((m for m in analysis.models if m.name == GENDER), None)
     turns = [{"start": round(t.start_s, 3), "end": round(t.end_s, 3), "first_window": t.first,

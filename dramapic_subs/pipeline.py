@@ -26,7 +26,7 @@ from .progress import Progress
 from .result import Analysis, ModelOutput
 from .summary import Summary, summarize
 from .turns import Turn, TurnModel, find_turns, make_turns
-from .voice import VoiceGate, voice_likely
+from .voice import VoiceGate, sound_activity, voice_likely
 from .windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S, make_grid
 from .workers import ChildStreams, worth_it
 
@@ -106,9 +106,11 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     outputs = {m.name: _predict(m, X[m.name], silent) for m in models}
     ordered = [outputs[m.name] for m in models]
     start, end = grid.cue_times(n)
+    sound = next((m for m in models if m.name == SOUND_TYPE), None)
+    activity = sound_activity(sound, {key: f.X for key, f in feats.items()}) if sound is not None else None
     return Analysis(source=path, duration_s=n / SR, window_s=grid.window_s, hop_s=grid.hop_s,
                     start_s=start, end_s=end, level_db=level, silent=silent, models=ordered,
-                    turns=_turns(models, ordered, X, silent, start, end))
+                    turns=_turns(models, ordered, X, silent, start, end, activity), activity=activity)
 
 
 def _level_key(models: list[ModelBundle]) -> tuple:
@@ -209,7 +211,7 @@ def _predict(model: ModelBundle, X: np.ndarray, silent: np.ndarray) -> ModelOutp
 
 
 def _turns(models: list[ModelBundle], outputs: list[ModelOutput], X: dict[str, np.ndarray], silent: np.ndarray,
-           start: np.ndarray, end: np.ndarray) -> list[Turn]:
+           start: np.ndarray, end: np.ndarray, activity: np.ndarray | None) -> list[Turn]:
     """Speech turns over the windows where a voice is likely, with the gender model's per-turn answer."""
     by_name = {m.name: (m, out) for m, out in zip(models, outputs)}
     if SOUND_TYPE not in by_name or GENDER not in by_name:
@@ -218,7 +220,7 @@ def _turns(models: list[ModelBundle], outputs: list[ModelOutput], X: dict[str, n
     gender, gender_out = by_name[GENDER]
     card = gender.meta.get("turns")
     model = TurnModel.from_card(card, gender.feature_names) if card else None
-    spans = find_turns(voice_likely(sound, silent), X[GENDER], model=model,
+    spans = find_turns(voice_likely(sound, silent, activity=activity), X[GENDER], model=model,
                        gender_proba=gender_out.proba)
     return make_turns(spans, gender_out.proba, gender_out.labels, start, end)
 

@@ -35,7 +35,7 @@ from .checksums import sha256_file
 from .embedding import EMBED_DIM, EmbeddingStream, SpeakerEncoder, VoicedEmbeddingStream, load_encoder
 from .errors import ModelError, ParameterError
 from .features import BASE_FEATURES, FeatureSpec, StreamFeaturizer, feature_names
-from .vad import VAD_FEATURES, SileroWeights, VadStream
+from .vad import PEAK, VAD_FEATURES, SileroWeights, VadStream
 from .windows import WindowGrid
 
 
@@ -127,6 +127,11 @@ class SileroVad:
 
     def select(self, X: np.ndarray) -> np.ndarray:
         return X
+
+    def activity(self, X: np.ndarray) -> np.ndarray:
+        """Silero's peak speech probability (0-1) per window, from this input's rows: the voice rule's
+        evidence that a voice is heard at all (:mod:`dramapic_subs.voice`)."""
+        return X[:, VAD_FEATURES.index(PEAK)]
 
     def card(self) -> dict:
         return {"kind": "silero_vad", "file": self.file, "sha256": self.sha256}

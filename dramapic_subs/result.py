@@ -70,6 +70,9 @@ class Analysis:
     models : list of ModelOutput
     turns : list of Turn
         Speech turns with their gender (see :mod:`dramapic_subs.turns`), in order.
+    activity : np.ndarray, shape (n,), or None
+        Silero VAD's peak speech probability (0-1) per window, where the sound-type model
+        takes it as an input; None otherwise.
     """
 
     source: Path
@@ -82,6 +85,7 @@ class Analysis:
     silent: np.ndarray
     models: list[ModelOutput]
     turns: list[Turn] = field(default_factory=list)
+    activity: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.start_s)

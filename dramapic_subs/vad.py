@@ -42,6 +42,7 @@ HIDDEN = 128      # LSTM state width
 ENCODE_BATCH = 256  # chunks per pass of the front end (8 s)
 VAD_FEATURES = ["vad_mean", "vad_max", "vad_std", "vad_active"]
 ACTIVE = 0.5      # Silero's own default threshold for "speech"
+PEAK = "vad_max"  # the column that says whether Silero heard any speech in a window (its peak chunk)
 WEIGHT_NAMES = ("stft_conv.weight", "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
                 "conv3.weight", "conv3.bias", "conv4.weight", "conv4.bias", "lstm_cell.weight_ih",
                 "lstm_cell.weight_hh", "lstm_cell.bias_ih", "lstm_cell.bias_hh", "final_conv.weight",

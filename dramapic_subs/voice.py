@@ -27,6 +27,18 @@ VOICE_LABELS = ("speech", "song")
 # 73.0%; 95.0-98.9% of music, noise and nature windows lose it.
 # Re-run that tool when the sound model is retrained.
 VOICE_MIN = 0.4
+# ... and Silero VAD must have heard some speech in the window (its peak 32 ms chunk at least this
+# likely), where the sound model takes Silero as an input. Synthetic melodies and instruments that
+# the sound model takes for song then get no gender. Chosen by the same tool, out of corpus and in
+# corpus (never on dev): see ACTIVITY_MIN's comment in tools/voice_threshold.py's output.
+ACTIVITY_MIN = 0.05
+
+
+def sound_activity(sound: ModelBundle, rows: dict) -> np.ndarray | None:
+    """Silero's peak speech probability per window from the rows of ``sound``'s inputs (``rows[key]``:
+    an array of that input's columns), or None when no input of the sound model gives it."""
+    rep = next((r for r in sound.inputs if hasattr(r, "activity")), None)
+    return None if rep is None else rep.activity(rows[rep.key])
 
 
 def voice_probability(analysis: Analysis) -> np.ndarray:
@@ -50,19 +62,23 @@ def _voice_columns(proba: np.ndarray, labels: list[str]) -> np.ndarray:
     return proba[:, cols].sum(axis=1)
 
 
-def _likely(proba: np.ndarray, labels: list[str], silent: np.ndarray) -> np.ndarray:
+def _likely(proba: np.ndarray, labels: list[str], silent: np.ndarray, activity: np.ndarray | None) -> np.ndarray:
     """The rule itself, on sound-type probabilities with columns ``labels``."""
-    return ~np.asarray(silent, bool) & (np.nan_to_num(_voice_columns(proba, labels), nan=0.0) >= VOICE_MIN)
+    likely = ~np.asarray(silent, bool) & (np.nan_to_num(_voice_columns(proba, labels), nan=0.0) >= VOICE_MIN)
+    if activity is not None:
+        likely &= np.nan_to_num(activity, nan=0.0) >= ACTIVITY_MIN
+    return likely
 
 
-def voice_likely(sound: ModelOutput, silent: np.ndarray) -> np.ndarray:
-    """Non-silent windows where P(speech) + P(song) >= ``VOICE_MIN`` (bool, shape (n_windows,))."""
-    return _likely(sound.proba, sound.labels, silent)
+def voice_likely(sound: ModelOutput, silent: np.ndarray, *, activity: np.ndarray | None = None) -> np.ndarray:
+    """Non-silent windows where P(speech) + P(song) >= ``VOICE_MIN`` and, given Silero's peak speech
+    probability ``activity``, that is >= ``ACTIVITY_MIN`` (bool, shape (n_windows,))."""
+    return _likely(sound.proba, sound.labels, silent, activity)
 
 
 def voiced(analysis: Analysis) -> np.ndarray:
     """Windows where a voice is likely enough to show its gender (bool, shape (n_windows,))."""
-    return voice_likely(analysis.model("sound_type"), analysis.silent)
+    return voice_likely(analysis.model("sound_type"), analysis.silent, activity=analysis.activity)
 
 
 class VoiceGate:
@@ -95,6 +111,7 @@ class VoiceGate:
         self._pending_level: list[np.ndarray] = []
         self._proba = np.zeros((0, len(sound.labels) if sound is not None else 0))
         self._silent = np.zeros(0, bool)
+        self._activity: np.ndarray | None = None  # Silero's peak per window, if the sound model takes it
         self._tail0 = 0        # window index of _proba[0]
         self.n_decided = 0
 
@@ -112,13 +129,15 @@ class VoiceGate:
             return np.zeros(0, bool)
         if self.sound is not None:
             proba = smooth_probabilities(self._proba, width=self.sound.smooth, valid=~self._silent)
-            likely = _likely(proba, self.sound.labels, self._silent)
+            likely = _likely(proba, self.sound.labels, self._silent, self._activity)
         else:
             likely = ~self._silent
         decided = likely[self.n_decided - self._tail0:upto - self._tail0]
         self.n_decided = upto
         drop = max(0, self.n_decided - self.half - self._tail0)  # no later smoothing reaches them
         self._proba, self._silent, self._tail0 = self._proba[drop:], self._silent[drop:], self._tail0 + drop
+        if self._activity is not None:
+            self._activity = self._activity[drop:]
         return decided
 
     def _predict_ready(self) -> None:
@@ -134,6 +153,9 @@ class VoiceGate:
         if self.sound is not None:
             X = np.hstack([rep.select(cols[rep.key][:ready]) for rep in self.inputs])
             proba = self.sound.predict_windows(X, silent=silent)
+            activity = sound_activity(self.sound, {key: c[:ready] for key, c in cols.items()})
+            if activity is not None:
+                self._activity = activity if self._activity is None else np.concatenate([self._activity, activity])
         else:
             proba = np.zeros((ready, 0))
         self._proba = np.vstack([self._proba, proba])

@@ -67,3 +67,23 @@ def test_timeline_voice_panel_fades_without_a_voice(scenes):
 
     assert sum(ink(t) > 100 for t in (0.5, 1.5, 6.5, 7.5)) >= 3  # a voice: solid bars
     assert max(ink(t) for t in (13.5, 16.5, 22.5)) < 40  # music and tone: at most a faint trace
+
+
+def test_no_voice_where_silero_hears_no_speech_whatever_the_sound_model_says():
+    from dramapic_subs.voice import ACTIVITY_MIN, _likely
+
+    labels = ["speech", "song", "music", "noise", "nature"]
+    proba = np.array([[0.1, 0.8, 0.1, 0.0, 0.0]] * 3)  # the sound model hears song in all three
+    silent = np.zeros(3, bool)
+    peak = np.array([0.0, ACTIVITY_MIN / 2, ACTIVITY_MIN])
+    assert _likely(proba, labels, silent, peak).tolist() == [False, False, True]
+    assert _likely(proba, labels, silent, None).tolist() == [True, True, True]  # a model without Silero
+
+
+def test_json_gives_silero_peak_per_window(scenes):
+    doc = json.loads((scenes / "scenes.json").read_text(encoding="utf-8"))
+    peak = {w["start"]: w["speech_activity"] for w in doc["windows"]}
+    assert all(0 <= p <= 1 for p in peak.values())
+    # Silero hears the readers, not the music and the tone.
+    assert np.median([p for t, p in peak.items() if 1 <= t <= SPEECH_S - 2]) > 0.9
+    assert max(p for t, p in peak.items() if SPEECH_S + 1 <= t) < 0.5

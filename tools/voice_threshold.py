@@ -6,7 +6,10 @@ model fitted without it (``dramapic_subs.train.loco``, the fold predictions
 ``dramapic-subs-train fit`` cached), calibrated with the bundle's temperature
 and smoothed within each clip as the product smooths. For each candidate
 threshold, print how many speech (and song) windows keep their gender column
-and how many music / noise / nature windows lose it. Dev is not used: it is
+and how many music / noise / nature windows lose it. Then, at ``VOICE_MIN``,
+the same for each candidate ``ACTIVITY_MIN`` (Silero's peak speech probability
+a window needs besides), out of corpus and in corpus (``GroupKFold`` over
+speakers and files, the folds the calibration uses). Dev is not used: it is
 for evaluation only.
 
     python tools/voice_threshold.py [--data ../shared/data]
@@ -22,23 +25,34 @@ from dramapic_subs.models import SOUND_TYPE, calibrate, load_bundle, smooth_prob
 from dramapic_subs.train import fit as fitting
 from dramapic_subs.train import loco
 from dramapic_subs.train.cli import DEFAULT_CACHE, _tables
-from dramapic_subs.voice import VOICE_LABELS
+from dramapic_subs.vad import PEAK
+from dramapic_subs.voice import VOICE_LABELS, VOICE_MIN
 
 CANDIDATES = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
+ACTIVITY_CANDIDATES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)
 CATEGORIES = ("speech", "song", "music", "noise", "nature")
 
 
-def voice_by_window(data: Path, *, mixes: int = 3000) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-corpus P(voice) and the true category of every original training window."""
+def voice_by_window(data: Path, *, mixes: int = 3000) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per view (``out of corpus``, ``in corpus``): P(voice), Silero's peak and the true category of
+    every original training window."""
     model = load_bundle(SOUND_TYPE)
     vad = next(r for r in model.inputs if r.card()["kind"] == "silero_vad")
     # The rows fit saw (song mixes included), or the cached fold predictions are not the shipped model's.
     tables, _, _ = _tables(data, "train", mixes=mixes, jobs=2, cache=DEFAULT_CACHE, quiet=True, vad=vad,
                            song_mixes=int(model.meta.get("song_mixes", 0)),
-                           music_floor_db=model.meta.get("music_floor_db"))
+                           music_floor_db=model.meta.get("music_floor_db"),
+                           specs=tuple(rep.spec for rep in model.inputs if hasattr(rep, "spec")))
     task = loco.corpus_groups(fitting.sound_task(fitting.joined(tables, model.inputs), model.inputs))
     name = model.meta["selection"]["chosen"]
-    raw = loco.loco_proba(task, fitting.candidates()[name], name=name, cache_dir=DEFAULT_CACHE / "loco")
+    est = fitting.candidates()[name]
+    peak = task.table.X[:, model.feature_names.index(PEAK)]
+    views = {"out of corpus": loco.loco_proba(task, est, name=name, cache_dir=DEFAULT_CACHE / "loco"),
+             "in corpus": loco.in_corpus_proba(task, est, name=name, cache_dir=DEFAULT_CACHE / "loco")}
+    return {view: _voice(task, raw, model, peak) for view, raw in views.items()}
+
+
+def _voice(task, raw: np.ndarray, model, peak: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ok = loco.scored(task, raw)
     labels = list(np.unique(task.y))
     proba = calibrate(raw[ok], temperature=model.temperature)
@@ -47,25 +61,36 @@ def voice_by_window(data: Path, *, mixes: int = 3000) -> tuple[np.ndarray, np.nd
         rows = clip == j
         proba[rows] = smooth_probabilities(proba[rows], width=model.smooth, valid=np.ones(rows.sum(), bool))
     cols = [labels.index(lab) for lab in VOICE_LABELS]
-    return proba[:, cols].sum(axis=1), task.y[ok]
+    return proba[:, cols].sum(axis=1), peak[ok], task.y[ok]
+
+
+def _row(first: str, keep: np.ndarray, category: np.ndarray) -> str:
+    cells = [f"{100 * keep[category == c].mean():.1f}%" for c in ("speech", "song")]
+    cells += [f"{100 * (~keep[category == c]).mean():.1f}%" for c in ("music", "noise", "nature")]
+    # Mean of the two mistakes: a voice window losing its gender, any other window keeping one.
+    voice = np.isin(category, VOICE_LABELS)
+    cells.append(f"{50 * ((~keep[voice]).mean() + keep[~voice].mean()):.2f}%")
+    return f"| {first} | " + " | ".join(cells) + " |"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     args = parser.parse_args()
-    p_voice, category = voice_by_window(args.data)
+    views = voice_by_window(args.data)
+    p_voice, _, category = views["out of corpus"]
     print("windows:", {c: int((category == c).sum()) for c in CATEGORIES})
-    print("| P(voice) >= | speech keeps | song keeps | music loses | noise loses | nature loses | balanced error |")
+    head = " | speech keeps | song keeps | music loses | noise loses | nature loses | balanced error |"
+    print("| P(voice) >=" + head)
     print("|---|---|---|---|---|---|---|")
-    voice = np.isin(category, VOICE_LABELS)
     for t in CANDIDATES:
-        keep = p_voice >= t
-        cells = [f"{100 * keep[category == c].mean():.1f}%" for c in ("speech", "song")]
-        cells += [f"{100 * (~keep[category == c]).mean():.1f}%" for c in ("music", "noise", "nature")]
-        # Mean of the two mistakes: a voice window losing its gender, any other window keeping one.
-        cells.append(f"{50 * ((~keep[voice]).mean() + keep[~voice].mean()):.2f}%")
-        print(f"| {t:.2f} | " + " | ".join(cells) + " |")
+        print(_row(f"{t:.2f}", p_voice >= t, category))
+    print(f"\nAt P(voice) >= {VOICE_MIN}, and Silero's peak >= ACTIVITY_MIN:")
+    print("| view | ACTIVITY_MIN" + head)
+    print("|---|---|---|---|---|---|---|---|")
+    for view, (p_voice, peak, category) in views.items():
+        for t in ACTIVITY_CANDIDATES:
+            print(_row(f"{view} | {t:.2f}", (p_voice >= VOICE_MIN) & (peak >= t), category))
 
 
 if __name__ == "__main__":
