@@ -146,7 +146,7 @@ level = out[models[0].inputs[0].key].level_db
 silent = level < F.SILENCE_FLOOR_DB
 for m in models:
     t = time.perf_counter()
-    X = np.hstack([rep.select(out[rep.key].X) for rep in m.inputs])
+    X = np.hstack([getattr(rep, "select", lambda X: X)(out[rep.key].X) for rep in m.inputs])  # older trees select nothing
     proba = np.full((len(X), len(m.labels)), np.nan)
     proba[~silent] = m.predict_proba(X[~silent])
     smooth_probabilities(proba, width=m.smooth, valid=~silent)
