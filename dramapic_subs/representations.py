@@ -15,13 +15,15 @@ everywhere) is computed only where a voice is likely: its product stream's
   the card names the columns the model takes (``columns``), so a model keeps
   to its own as the features grow. A card without them (written before
   ``features.SONG_FEATURES``) takes ``features.BASE_FEATURES``.
-
-The stream of an input computes all its columns, shared by every model that
-uses it; :meth:`select` picks one model's columns from its rows.
 * ``silero_vad``: Silero VAD's speech probability pooled per window
-  (:mod:`dramapic_subs.vad`), weights in a file beside the bundle.
+  (:mod:`dramapic_subs.vad`), weights in a file beside the bundle; its peak
+  per window (``activity``) is also the voice rule's evidence that a voice
+  is heard at all (:mod:`dramapic_subs.voice`).
 * ``speaker_embedding``: Resemblyzer's speaker embedding of every
   ``stride``-th window (:mod:`dramapic_subs.embedding`), weights beside the bundle.
+
+The stream of an input computes all its columns, shared by every model that
+uses it; ``select`` picks one model's columns from its rows.
 """
 from __future__ import annotations
 

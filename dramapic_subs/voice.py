@@ -3,8 +3,11 @@
 The gender model's answer means nothing on music or noise. One rule decides
 where a voice (speech or song) is likely enough, and serves everything that
 needs it: the windows the speaker encoder embeds, the speech turns, and the
-captions that show a gender. The timeline fades gender by the same
-probability; the JSON keeps every probability regardless.
+captions that show a gender. It asks the sound model (P(speech) + P(song))
+and, where that model takes Silero VAD as an input, Silero too (its peak
+speech probability in the window): a melody the sound model mistakes for
+song has no voice in it for Silero. The timeline fades gender by the sound
+model's probability; the JSON keeps every probability regardless.
 """
 from __future__ import annotations
 
