@@ -136,25 +136,6 @@ def test_turns_split_where_the_voice_changes_and_average_gender():
     np.testing.assert_allclose(mean_log_odds(np.array([[0.9, 0.1], [0.1, 0.9]])), [0.5, 0.5])
 
 
-def test_cosine_turns_split_where_the_embedding_turns_not_where_it_fades():
-    # Unit embeddings of two voices at right angles; the first voice's last window is half as loud
-    # (a scaled vector, as where an embedding is interpolated): only the direction counts.
-    rng = np.random.default_rng(0)
-    a, b = np.eye(8)[0], np.eye(8)[1]
-    X = np.vstack([a + rng.normal(0, 0.05, (6, 8)), b + rng.normal(0, 0.05, (5, 8)), np.zeros((2, 8))])
-    X[5] *= 0.5
-    model = TurnModel(np.arange(8), np.zeros(8), np.ones(8), 0.3, metric="cosine")
-    scores = change_scores(X, model)
-    assert np.nanargmax(scores) == 6 and scores[6] > 0.8 and np.nanmax(scores[[2, 3, 4, 8, 9]]) < 0.1
-    assert np.isnan(scores[-1])  # its context after is all zeros: no embedding, no judgement
-    voice = np.r_[np.ones(11, bool), False, False]
-    assert find_turns(voice, X, model=model) == [(0, 5), (6, 10)]
-    card = model.card([f"spk{i}" for i in range(8)])
-    assert card["metric"] == "cosine" and TurnModel.from_card(card, [f"spk{i}" for i in range(8)]).metric == "cosine"
-    del card["metric"]  # a card written before the cosine metric reads as RMS
-    assert TurnModel.from_card(card, [f"spk{i}" for i in range(8)]).metric == "rms"
-
-
 def test_speaker_embedding_stream_embeds_every_stride_th_window_and_fills_the_rest(data_dir):
     from dramapic_subs.embedding import EmbeddingStream, EmbeddingWindows, load_encoder
 

@@ -100,8 +100,7 @@ def _turns(task) -> dict:
 
     names = [n for rep in task.inputs for n in rep.names]
     model, info = fit_turn_model(task, names)
-    typer.echo(f"  turns: {info['detector']}, change threshold {model.threshold:.2f} "
-               f"({info['by_threshold'][info['chosen']]}; each detector's best: {info['detectors']})")
+    typer.echo(f"  turns: change threshold {model.threshold:.2f} ({info['by_threshold'][info['chosen']]})")
     return {"turns": model.card(names), "turn_detection": _jsonable(info)}
 
 
