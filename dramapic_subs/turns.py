@@ -8,13 +8,15 @@ also gates the speaker encoder and the captions) are joined into runs, each run 
 split where the speaker seems to change, and the turn's gender is the mean
 of its windows' log-odds.
 
-Speaker changes are found from a few voice-describing columns of the gender
-model's own input (MFCC means, spectral centroid, pitch), standardised with
-the training pool's statistics: a change is a local peak of the distance
-between the two windows before and the two windows after a point, above a
-threshold chosen on concatenations of training clips (never on dev). The
-columns, statistics and threshold live in the gender bundle's card
-(``turns``), so a retrained model brings its own.
+Speaker changes are found from columns of the gender model's own input:
+either a few voice-describing ones (MFCC means, spectral centroid, pitch),
+standardised with the training pool's statistics and compared by their RMS
+difference, or the speaker embedding, compared by cosine distance. A change
+is a local peak of the distance between the mean of the two windows before
+and of the two windows after a point, above a threshold. The fit picks the
+columns and the threshold on concatenations of training clips (never on
+dev); they live in the gender bundle's card (``turns``), so a retrained
+model brings its own.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from .voice import voiced
 from .windows import runs
 
 VOICE_COLUMNS = tuple([f"mfcc{i}_mean" for i in range(1, 13)] + ["centroid_mean", "f0_median", "f0_p10", "f0_p90"])
+METRICS = ("rms", "cosine")
 CONTEXT = 2  # windows averaged on each side of a candidate change
 
 
@@ -41,22 +44,28 @@ class TurnModel:
     mean, scale : np.ndarray
         Standardisation of those columns (training pool's voiced windows).
     threshold : float
-        Change score above which a turn is split (RMS of standardised differences).
+        Change score above which a turn is split.
+    metric : str
+        ``rms``: root-mean-square of the standardised difference; ``cosine``:
+        one minus the cosine of the two means (for embeddings, whose
+        direction is the voice).
     """
 
     columns: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
     threshold: float
+    metric: str = "rms"
 
     def card(self, names: list[str]) -> dict:
         return {"columns": [names[i] for i in self.columns], "mean": self.mean.tolist(),
-                "scale": self.scale.tolist(), "threshold": self.threshold}
+                "scale": self.scale.tolist(), "threshold": self.threshold, "metric": self.metric}
 
     @staticmethod
     def from_card(entry: dict, names: list[str]) -> "TurnModel":
         return TurnModel(np.array([names.index(c) for c in entry["columns"]]), np.asarray(entry["mean"], float),
-                         np.asarray(entry["scale"], float), float(entry["threshold"]))
+                         np.asarray(entry["scale"], float), float(entry["threshold"]),
+                         str(entry.get("metric", "rms")))  # cards before the cosine metric
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,8 @@ def change_scores(X: np.ndarray, model: TurnModel) -> np.ndarray:
     """Score of a speaker change just before each window (NaN where it cannot be judged).
 
     ``score[i]`` compares the mean voice of windows ``i-2, i-1`` with that of
-    ``i, i+1``: the root-mean-square of their standardised difference.
+    ``i, i+1``: the root-mean-square of their standardised difference, or one
+    minus their cosine (NaN where either mean is zero: no embedding there).
     """
     v = (X[:, model.columns] - model.mean) / model.scale
     n = len(v)
@@ -105,7 +115,12 @@ def change_scores(X: np.ndarray, model: TurnModel) -> np.ndarray:
     i = np.arange(CONTEXT, n - CONTEXT + 1)
     before = (csum[i] - csum[i - CONTEXT]) / CONTEXT
     after = (csum[i + CONTEXT] - csum[i]) / CONTEXT
-    out[i] = np.sqrt(np.mean((after - before) ** 2, axis=1))
+    if model.metric == "cosine":
+        norms = np.linalg.norm(before, axis=1) * np.linalg.norm(after, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[i] = np.where(norms > 0, 1.0 - np.sum(before * after, axis=1) / norms, np.nan)
+    else:
+        out[i] = np.sqrt(np.mean((after - before) ** 2, axis=1))
     return out
 
 

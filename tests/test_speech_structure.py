@@ -136,6 +136,25 @@ def test_turns_split_where_the_voice_changes_and_average_gender():
     np.testing.assert_allclose(mean_log_odds(np.array([[0.9, 0.1], [0.1, 0.9]])), [0.5, 0.5])
 
 
+def test_cosine_turns_split_where_the_embedding_turns_not_where_it_fades():
+    # Unit embeddings of two voices at right angles; the first voice's last window is half as loud
+    # (a scaled vector, as where an embedding is interpolated): only the direction counts.
+    rng = np.random.default_rng(0)
+    a, b = np.eye(8)[0], np.eye(8)[1]
+    X = np.vstack([a + rng.normal(0, 0.05, (6, 8)), b + rng.normal(0, 0.05, (5, 8)), np.zeros((2, 8))])
+    X[5] *= 0.5
+    model = TurnModel(np.arange(8), np.zeros(8), np.ones(8), 0.3, metric="cosine")
+    scores = change_scores(X, model)
+    assert np.nanargmax(scores) == 6 and scores[6] > 0.8 and np.nanmax(scores[[2, 3, 4, 8, 9]]) < 0.1
+    assert np.isnan(scores[-1])  # its context after is all zeros: no embedding, no judgement
+    voice = np.r_[np.ones(11, bool), False, False]
+    assert find_turns(voice, X, model=model) == [(0, 5), (6, 10)]
+    card = model.card([f"spk{i}" for i in range(8)])
+    assert card["metric"] == "cosine" and TurnModel.from_card(card, [f"spk{i}" for i in range(8)]).metric == "cosine"
+    del card["metric"]  # a card written before the cosine metric reads as RMS
+    assert TurnModel.from_card(card, [f"spk{i}" for i in range(8)]).metric == "rms"
+
+
 def test_speaker_embedding_stream_embeds_every_stride_th_window_and_fills_the_rest(data_dir):
     from dramapic_subs.embedding import EmbeddingStream, EmbeddingWindows, load_encoder
 
@@ -240,3 +259,18 @@ def test_voice_gate_decides_in_the_stream_what_the_finished_analysis_finds(data_
     assert got.tolist() == expected.tolist()
     # Silero's peak is part of the rule, in the stream as on the finished analysis.
     assert analysis.activity is not None and (analysis.activity[expected] >= ACTIVITY_MIN).all()
+
+
+def test_turn_fit_scores_embeddings_thinned_as_the_product_makes_them():
+    from dramapic_subs.train.turn_model import _as_product
+
+    rng = np.random.default_rng(0)
+    E = rng.normal(size=(5, 4))
+    E /= np.linalg.norm(E, axis=1, keepdims=True)
+    X = np.hstack([np.arange(5.0)[:, None], E])  # a first column that is not an embedding
+    out = _as_product(X, np.arange(1, 5), stride=2)
+    np.testing.assert_array_equal(out[:, 0], X[:, 0])
+    np.testing.assert_allclose(out[[0, 2, 4], 1:], E[[0, 2, 4]])  # embedded: their own
+    mid = E[0] + E[2]
+    np.testing.assert_allclose(out[1, 1:], mid / np.linalg.norm(mid), rtol=1e-6)  # between two: both, normalised
+    np.testing.assert_allclose(_as_product(X, np.arange(1, 5), stride=1), X)

@@ -99,8 +99,9 @@ def _turns(task) -> dict:
     from .turn_model import fit_turn_model
 
     names = [n for rep in task.inputs for n in rep.names]
-    model, info = fit_turn_model(task, names)
-    typer.echo(f"  turns: change threshold {model.threshold:.2f} ({info['by_threshold'][info['chosen']]})")
+    model, info = fit_turn_model(task, names, stride=EMBED_STRIDE)  # scored on embeddings as the product makes them
+    typer.echo(f"  turns: {info['detector']}, change threshold {model.threshold:.2f} "
+               f"({info['by_threshold'][info['chosen']]}; each detector's best: {info['detectors']})")
     return {"turns": model.card(names), "turn_detection": _jsonable(info)}
 
 

@@ -2,7 +2,7 @@
 
 Windows of training clips are laid end to end, in pairs of clips by two
 different speakers and pairs by the same speaker, as a programme's dialogue
-would be; the threshold is the one that best tells the true speaker changes
+would be; the detector and threshold are those that best tell the true speaker changes
 (the first window of the second clip, give or take one window) from the
 rest. Only the training pool's speech is used; dev never is.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..embedding import embedding_plan
 from ..turns import CONTEXT, VOICE_COLUMNS, TurnModel, change_scores, split_points
 from .fit import Task
 from .loco import mix_rows
@@ -17,27 +18,66 @@ from .loco import mix_rows
 MIN_WINDOWS = 2 * CONTEXT  # clips shorter than this give no change score inside
 
 
-def fit_turn_model(task: Task, names: list[str], *, pairs: int = 3000, seed: int = 0) -> tuple[TurnModel, dict]:
-    """Standardisation and threshold from the gender task's rows (original clips, no mixes).
+# Detectors compared on the training pairs: columns (a name list, or a name prefix), metric, thresholds.
+DETECTORS = {
+    "voice columns": (VOICE_COLUMNS, "rms", np.arange(0.3, 2.01, 0.05)),
+    "speaker embedding": ("spk", "cosine", np.arange(0.02, 0.61, 0.02)),
+}
+
+
+def fit_turn_model(task: Task, names: list[str], *, stride: int = 1, pairs: int = 3000,
+                   seed: int = 0) -> tuple[TurnModel, dict]:
+    """Columns, standardisation and threshold from the gender task's rows (original clips, no mixes).
+
+    Each of :data:`DETECTORS` the input has is scored on the same pairs of
+    clips; the one with the best F1 at its best threshold is kept. The
+    training tables embed every window; the product embeds every
+    ``stride``-th one and gives the others the nearest embedding
+    (:func:`~dramapic_subs.embedding.embedding_plan`), which blunts a change:
+    the pairs' embeddings are thinned the same way before they are scored.
 
     Returns
     -------
     model : TurnModel
     info : dict
-        Precision, recall and F1 of change detection at the chosen threshold
-        and at the others tried.
+        The chosen detector (``detector``), its threshold (``chosen``), the
+        precision, recall and F1 of change detection at each threshold tried
+        (``by_threshold``), and each detector's best (``detectors``).
     """
-    cols = np.array([names.index(c) for c in VOICE_COLUMNS])
     clean = ~mix_rows(task)
     X = task.table.X[clean]
-    mean, scale = X[:, cols].mean(axis=0), X[:, cols].std(axis=0) + 1e-9
     clips = _clips(task, clean)
     sequences = _pairs(clips, task.table.meta["speaker"][clean], n=pairs, seed=seed)
-    probe = TurnModel(cols, mean, scale, threshold=0.0)
-    scored = [(change_scores(X[idx], probe), boundary) for idx, boundary in sequences]
-    results = {round(float(t), 2): _detection(scored, t) for t in np.arange(0.3, 2.01, 0.05)}
-    best = max(results, key=lambda t: results[t]["f1"])
-    return TurnModel(cols, mean, scale, threshold=float(best)), {"chosen": best, "by_threshold": results}
+    fitted = {}
+    for name, (columns, metric, thresholds) in DETECTORS.items():
+        wanted = [c for c in names if c.startswith(columns)] if isinstance(columns, str) else list(columns)
+        if not wanted or any(c not in names for c in wanted):
+            continue
+        cols = np.array([names.index(c) for c in wanted])
+        if metric == "rms":
+            mean, scale = X[:, cols].mean(axis=0), X[:, cols].std(axis=0) + 1e-9
+        else:  # a direction: no centring, which would change it
+            mean, scale = np.zeros(len(cols)), np.ones(len(cols))
+        probe = TurnModel(cols, mean, scale, threshold=0.0, metric=metric)
+        rows = (lambda idx: X[idx]) if metric == "rms" else (lambda idx: _as_product(X[idx], cols, stride))
+        scored = [(change_scores(rows(idx), probe), boundary) for idx, boundary in sequences]
+        results = {round(float(t), 2): _detection(scored, t) for t in thresholds}
+        best = max(results, key=lambda t: results[t]["f1"])
+        fitted[name] = (TurnModel(cols, mean, scale, threshold=float(best), metric=metric), best, results)
+    detector = max(fitted, key=lambda k: fitted[k][2][fitted[k][1]]["f1"])
+    model, best, results = fitted[detector]
+    return model, {"detector": detector, "chosen": best, "by_threshold": results,
+                   "detectors": {k: {"threshold": b, **r[b]} for k, (_, b, r) in fitted.items()}}
+
+
+def _as_product(X: np.ndarray, cols: np.ndarray, stride: int) -> np.ndarray:
+    """``X`` with its embedding columns as the product has them for one voiced run: every
+    ``stride``-th window's own, the others the nearest one's (the normalised mean on a tie)."""
+    out = X.copy()
+    for i, sources in enumerate(embedding_plan(np.ones(len(X), bool), stride=stride)):
+        mean = X[list(sources)][:, cols].sum(axis=0)
+        out[i, cols] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return out
 
 
 def _clips(task: Task, clean: np.ndarray) -> list[np.ndarray]:
