@@ -29,7 +29,6 @@ from .voice import voiced
 from .windows import runs
 
 VOICE_COLUMNS = tuple([f"mfcc{i}_mean" for i in range(1, 13)] + ["centroid_mean", "f0_median", "f0_p10", "f0_p90"])
-METRICS = ("rms", "cosine")
 CONTEXT = 2  # windows averaged on each side of a candidate change
 
 

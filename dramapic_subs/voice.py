@@ -109,10 +109,9 @@ class VoiceGate:
         if sound is not None and any(getattr(rep, "gated", False) for rep in sound.inputs):
             raise ModelError("the sound-type model cannot itself take an input that waits for its answer")
         self.sound, self.level_key = sound, level_key
-        self.keys = [rep.key for rep in sound.inputs] if sound is not None else []
         self.inputs = list(sound.inputs) if sound is not None else []
         self.half = sound.smooth // 2 if sound is not None else 0
-        self._pending: dict[Hashable, list[np.ndarray]] = {k: [] for k in self.keys}
+        self._pending: dict[Hashable, list[np.ndarray]] = {rep.key: [] for rep in self.inputs}
         self._pending_level: list[np.ndarray] = []
         self._proba = np.zeros((0, len(sound.labels) if sound is not None else 0))
         self._silent = np.zeros(0, bool)
