@@ -113,7 +113,11 @@ originals = F.FrameAnalyzer.__call__, F.StreamFeaturizer._emit
 F.FrameAnalyzer.__call__ = timed("stft_and_frame_features", F.FrameAnalyzer.__call__)
 F.StreamFeaturizer._emit = timed("pooling", F.StreamFeaturizer._emit)
 grid = make_grid(sr=16000)
-reps = {rep.key: rep for m in models for rep in m.inputs}  # one stream per distinct input, as the pipeline
+try:  # one stream per distinct input, as the pipeline makes them
+    from dramapic_subs.representations import shared_inputs
+    reps = shared_inputs(rep for m in models for rep in m.inputs)
+except ImportError:  # a tree from before shared_inputs
+    reps = {rep.key: rep for m in models for rep in m.inputs}
 streams, stream_time = {}, defaultdict(float)
 for key, rep in reps.items():
     t = time.perf_counter()

@@ -506,8 +506,12 @@ def pool_window(frames: np.ndarray, frame_rate: float) -> np.ndarray:
     return pool_windows(frames[None], frame_rate)[0]
 
 
-def pool_windows(frames: np.ndarray, frame_rate: float) -> np.ndarray:
-    """Pool windows of equal length at once: (W, F, len(_FRAME_COLS)) -> (W, n_features)."""
+def pool_windows(frames: np.ndarray, frame_rate: float, *, song: bool = True) -> np.ndarray:
+    """Pool windows of equal length at once: (W, F, len(_FRAME_COLS)) -> (W, n_features).
+
+    ``song``: compute the ``SONG_FEATURES`` columns; False leaves them 0 (for
+    streams whose models take none of them: ~5% of a stream's CPU).
+    """
     n_win, n_frames = frames.shape[:2]
     stat = frames[:, :, _STAT_IDX]
     parts = [np.stack([stat.mean(axis=1), stat.std(axis=1)], axis=2).reshape(n_win, -1)]
@@ -522,7 +526,10 @@ def pool_windows(frames: np.ndarray, frame_rate: float) -> np.ndarray:
                            chroma.std(axis=2).mean(axis=1)], axis=1))
     parts.append(_pitch_stats(frames[:, :, _COL["voicing"]], frames[:, :, _COL["log2_f0"]]))
     parts.append(_modulation(frames[:, :, _COL["rms_db"]], frame_rate))
-    parts.append(_song_stats(frames[:, :, _COL["voicing"]], frames[:, :, _COL["log2_f0"]], frame_rate))
+    if song:
+        parts.append(_song_stats(frames[:, :, _COL["voicing"]], frames[:, :, _COL["log2_f0"]], frame_rate))
+    else:
+        parts.append(np.zeros((n_win, len(SONG_FEATURES)), np.float32))
     return np.concatenate([np.asarray(p, np.float32) for p in parts], axis=1)
 
 
@@ -684,12 +691,14 @@ class StreamFeaturizer:
     From its creation until :meth:`finish` (or until it is dropped) OpenBLAS
     runs single-threaded (see :class:`_SingleThreadedBlas`): make and finish
     featurizers in the thread that drives them; :meth:`push` may run in any.
+
+    ``song=False`` leaves the ``SONG_FEATURES`` columns 0 (see :func:`pool_windows`).
     """
 
-    def __init__(self, spec: FeatureSpec, grid: WindowGrid) -> None:
+    def __init__(self, spec: FeatureSpec, grid: WindowGrid, *, song: bool = True) -> None:
         if grid.sr != spec.sr:
             raise ParameterError(f"window grid at {grid.sr} Hz but features at {spec.sr} Hz")
-        self.spec, self.grid = spec, grid
+        self.spec, self.grid, self.song = spec, grid, song
         self.analyze = FrameAnalyzer(spec)
         self._pad = spec.n_fft // 2
         self._buf = np.zeros(self._pad, np.float32)  # centred frames: zero padding in front
@@ -778,7 +787,7 @@ class StreamFeaturizer:
             same = np.flatnonzero(length == n_frames)
             for rows in np.array_split(same, -(-len(same) // _POOL_BATCH)):
                 batch = self._frames[first[rows, None] + np.arange(n_frames)[None, :]]  # (w, F, cols)
-                X[rows] = pool_windows(batch, frame_rate)
+                X[rows] = pool_windows(batch, frame_rate, song=self.song)
                 power = np.mean(10 ** (batch[:, :, _COL["rms_db"]] / 10), axis=1)
                 levels[rows] = 10 * np.log10(power + _EPS)
         return WindowFeatures(np.array([s[0] for s in spans]), X, levels)

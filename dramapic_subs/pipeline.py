@@ -23,6 +23,7 @@ from .media import MediaInfo, find_ffmpeg, iter_audio, probe, thumbnail
 from .models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, smooth_probabilities
 from .placement import Placement
 from .progress import Progress
+from .representations import shared_inputs
 from .result import Analysis, ModelOutput
 from .summary import Summary, summarize
 from .turns import Turn, TurnModel, find_turns, make_turns
@@ -88,7 +89,7 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
         raise MediaError(f"{path}: no audio stream to analyse")
     grid = make_grid(sr=SR, window_s=window_s, hop_s=hop_s)
     # One stream per distinct input (one STFT per n_fft, one VAD run), however many models share it.
-    reps = {rep.key: rep for m in models for rep in m.inputs}
+    reps = shared_inputs(rep for m in models for rep in m.inputs)
     progress = progress or Progress(quiet=True)
     feats, n, warnings = _stream_pass(path, reps, models, grid, ffmpeg=ffmpeg, progress=progress,
                                       total_s=info.duration_s,

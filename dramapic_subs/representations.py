@@ -22,8 +22,10 @@ everywhere) is computed only where a voice is likely: its product stream's
 * ``speaker_embedding``: Resemblyzer's speaker embedding of every
   ``stride``-th window (:mod:`dramapic_subs.embedding`), weights beside the bundle.
 
-The stream of an input computes all its columns, shared by every model that
-uses it; ``select`` picks one model's columns from its rows.
+Models that share an input share its stream: ``shared_with`` gives the input
+whose stream computes the columns of both (all of them, or for ``spectral``
+the union of the two models' columns, the others left 0); ``select`` picks
+one model's columns from its rows.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ import numpy as np
 from .checksums import sha256_file
 from .embedding import EMBED_DIM, EmbeddingStream, SpeakerEncoder, VoicedEmbeddingStream, load_encoder
 from .errors import ModelError, ParameterError
-from .features import BASE_FEATURES, FeatureSpec, StreamFeaturizer, feature_names
+from .features import BASE_FEATURES, SONG_FEATURES, FeatureSpec, StreamFeaturizer, feature_names
 from .vad import PEAK, VAD_FEATURES, SileroWeights, VadStream
 from .windows import WindowGrid
 
@@ -55,7 +57,16 @@ class Representation(Protocol):
     def names(self) -> list[str]: ...
     def stream(self, grid: WindowGrid) -> Stream: ...
     def select(self, X: np.ndarray) -> np.ndarray: ...
+    def shared_with(self, other: "Representation") -> "Representation": ...
     def card(self) -> dict: ...
+
+
+def shared_inputs(inputs) -> dict[Hashable, Representation]:
+    """One input per stream (``key``), computing what every model that uses it selects."""
+    out: dict[Hashable, Representation] = {}
+    for rep in inputs:
+        out[rep.key] = out[rep.key].shared_with(rep) if rep.key in out else rep
+    return out
 
 
 @dataclass(frozen=True)
@@ -92,11 +103,18 @@ class Spectral:
     own_process = True
 
     def stream(self, grid: WindowGrid) -> StreamFeaturizer:
-        return StreamFeaturizer(self.spec, grid)
+        song = self.columns is None or not set(SONG_FEATURES).isdisjoint(self.columns)
+        return StreamFeaturizer(self.spec, grid, song=song)
 
     def select(self, X: np.ndarray) -> np.ndarray:
         """This model's columns of the stream's rows (all of ``feature_names()``)."""
         return X if self.columns is None else X[:, _column_index(self.columns)]
+
+    def shared_with(self, other: "Spectral") -> "Spectral":
+        """The same stream computing this model's columns and ``other``'s (same ``key``)."""
+        if self.columns is None or other.columns is None:
+            return Spectral(self.spec)
+        return Spectral(self.spec, tuple(n for n in feature_names() if n in {*self.columns, *other.columns}))
 
     def card(self) -> dict:
         return {"kind": "spectral", "n_fft": self.spec.n_fft, "hop": self.spec.hop, "sr": self.spec.sr,
@@ -129,6 +147,9 @@ class SileroVad:
 
     def select(self, X: np.ndarray) -> np.ndarray:
         return X
+
+    def shared_with(self, other: "SileroVad") -> "SileroVad":
+        return self
 
     def activity(self, X: np.ndarray) -> np.ndarray:
         """Silero's peak speech probability (0-1) per window, from this input's rows: the voice rule's
@@ -167,6 +188,9 @@ class SpeakerEmbedding:
 
     def select(self, X: np.ndarray) -> np.ndarray:
         return X
+
+    def shared_with(self, other: "SpeakerEmbedding") -> "SpeakerEmbedding":
+        return self
 
     def card(self) -> dict:
         return {"kind": "speaker_embedding", "file": self.file, "sha256": self.sha256, "stride": self.stride}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dramapic_subs.features import BASE_FEATURES, SONG_FEATURES, FeatureSpec, feature_names, featurize
-from dramapic_subs.representations import Spectral, from_card
+from dramapic_subs.representations import Spectral, from_card, shared_inputs
 from dramapic_subs.windows import make_grid
 
 from .conftest import SR, dev_audio
@@ -68,3 +68,25 @@ def test_spectral_input_selects_its_columns_by_name():
     # A card written before the song columns names none: it takes the older ones.
     old = from_card({"kind": "spectral", "n_fft": 512, "sr": 16000}, directory=None)
     assert old.names == BASE_FEATURES and old.key == Spectral(FeatureSpec(512)).key  # one stream, whatever the columns
+
+
+def test_a_stream_computes_the_song_columns_only_for_models_that_take_them():
+    y = sung()
+    spec = FeatureSpec(512)
+    base, full = Spectral(spec, tuple(BASE_FEATURES)), Spectral(spec)
+    some = Spectral(spec, tuple(BASE_FEATURES[:5] + SONG_FEATURES[:1]))
+
+    def rows(rep):
+        stream = rep.stream(GRID)
+        return np.vstack([stream.push(y).X, stream.finish().X])
+
+    n_base = len(BASE_FEATURES)
+    skipped, computed = rows(base), rows(full)
+    np.testing.assert_array_equal(skipped[:, :n_base], computed[:, :n_base])  # the model's own columns unchanged
+    assert np.all(skipped[:, n_base:] == 0) and np.any(computed[:, n_base:] != 0)
+    assert np.any(rows(some)[:, n_base:] != 0)
+    # Two models on one stream: it computes the union of their columns.
+    assert shared_inputs([base, some])[base.key].names == BASE_FEATURES + SONG_FEATURES[:1]
+    assert shared_inputs([base, full])[base.key].names == feature_names()
+    assert shared_inputs([base, base])[base.key] == base
+

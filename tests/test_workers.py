@@ -17,6 +17,7 @@ from dramapic_subs.errors import DramapicError
 from dramapic_subs.features import StreamFeaturizer
 from dramapic_subs.pipeline import analyze, load_models
 from dramapic_subs.progress import Progress
+from dramapic_subs.representations import shared_inputs
 from dramapic_subs.windows import make_grid
 from dramapic_subs.workers import ChildStreams, WorkerError, worth_it
 
@@ -38,7 +39,7 @@ def long_clip(tmp_path_factory, ffmpeg):
 
 
 def _pass(path, models, *, processes: bool) -> dict:
-    reps = {rep.key: rep for m in models for rep in m.inputs}
+    reps = shared_inputs(rep for m in models for rep in m.inputs)
     feats, n, _ = pipeline._stream_pass(path, reps, models, make_grid(sr=SR), ffmpeg=pipeline.find_ffmpeg(None),
                                         progress=Progress(quiet=True), total_s=0.0, processes=processes)
     return {key: (f, n) for key, f in feats.items()}
