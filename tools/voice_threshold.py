@@ -24,7 +24,7 @@ import numpy as np
 from dramapic_subs.models import SOUND_TYPE, calibrate, load_bundle, smooth_probabilities
 from dramapic_subs.train import fit as fitting
 from dramapic_subs.train import loco
-from dramapic_subs.train.cli import DEFAULT_CACHE, _spectral_specs, _tables
+from dramapic_subs.train.cli import DEFAULT_CACHE, _fit_mixes, _spectral_specs, _tables
 from dramapic_subs.vad import PEAK
 from dramapic_subs.voice import VOICE_LABELS, VOICE_MIN
 
@@ -40,9 +40,7 @@ def voice_by_window(data: Path, *, mixes: int = 3000) -> dict[str, tuple[np.ndar
     vad = next(r for r in model.inputs if r.card()["kind"] == "silero_vad")
     # The rows fit saw (song mixes included), or the cached fold predictions are not the shipped model's.
     tables, _, _ = _tables(data, "train", mixes=mixes, jobs=2, cache=DEFAULT_CACHE, quiet=True, vad=vad,
-                           song_mixes=int(model.meta.get("song_mixes", 0)),
-                           music_floor_db=model.meta.get("music_floor_db"),
-                           specs=_spectral_specs(model.inputs))
+                           **_fit_mixes(model.meta), specs=_spectral_specs(model.inputs))
     task = loco.corpus_groups(fitting.sound_task(fitting.joined(tables, model.inputs), model.inputs))
     name = model.meta["selection"]["chosen"]
     est = fitting.candidates()[name]

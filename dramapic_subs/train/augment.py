@@ -1,7 +1,8 @@
 """Training-only augmentation: what a drama soundtrack does to clean recordings.
 
 Speech laid over music, noise and nature beds at random SNRs, singing laid
-over instrumental music (labelled song), gain changes,
+over instrumental music (labelled song), non-speech chopped to speech's
+syllable rhythm (labelled as the sound it is), gain changes,
 band-limiting (telephone, dull TV speakers) and a lossy codec round trip.
 Every mix is described by a :class:`MixSpec` drawn from a seeded generator,
 so the same command always builds the same training set.
@@ -75,6 +76,79 @@ def plan_mixes(speech: list[str], beds: list[str], *, n: int, seed: int,
             seed=int(seed * 100_003 + i),
         ))
     return plans
+
+
+@dataclass(frozen=True)
+class RhythmSpec:
+    """A non-speech clip (``clip``: its row and label) chopped by a speech clip's loudness contour.
+
+    Hard negatives for the speech decision: syllable-rate bursts and pauses
+    with no voice in them (knocks, rustles, music and water cut to a talker's
+    rhythm), so that rhythm alone does not read as speech.
+    """
+
+    clip: str
+    donor: str           # the speech clip lending its contour
+    donor_offset_s: float
+    floor: float         # level between syllables, as a share of the clip's own (0-1)
+    gain_db: float
+    band: str
+    codec: str
+    seed: int
+
+    @property
+    def bed(self) -> str:
+        """The job's other file, as a mix's bed: the feature cache and leave-one-corpus-out key on it."""
+        return self.donor
+
+    def key(self) -> str:
+        return "rhythm|" + "|".join(f"{k}={v}" for k, v in asdict(self).items())
+
+
+def plan_rhythms(clips: list[str], donors: list[str], *, n: int, seed: int) -> list[RhythmSpec]:
+    """Draw ``n`` non-speech clips, each to be chopped by a random speech clip's contour (see :class:`RhythmSpec`)."""
+    rng = np.random.default_rng(seed)
+    plans = []
+    for i in range(n):
+        band = rng.choice(["", "", "telephone", "lowpass"])
+        codec = "" if rng.random() < 0.6 else ":".join(CODECS[rng.integers(len(CODECS))])
+        plans.append(RhythmSpec(
+            clip=clips[rng.integers(len(clips))],
+            donor=donors[rng.integers(len(donors))],
+            donor_offset_s=float(rng.uniform(0, 5)),
+            floor=float(rng.uniform(0.0, 0.2)),
+            gain_db=float(rng.uniform(*GAIN_DB)),
+            band=str(band),
+            codec=codec,
+            seed=int(seed * 100_003 + i),
+        ))
+    return plans
+
+
+def loudness_contour(y: np.ndarray, *, sr: int, hop_s: float = 0.01, smooth_s: float = 0.03) -> np.ndarray:
+    """Per-sample level of ``y`` from 0 to 1: frame RMS (``hop_s`` seconds) smoothed over ``smooth_s``,
+    scaled by its 95th percentile, so syllables reach ~1 and pauses ~0."""
+    hop = max(1, int(hop_s * sr))
+    n = len(y) // hop
+    if n < 2:
+        return np.ones(len(y), np.float32)
+    rms = np.sqrt((y[:n * hop].reshape(n, hop).astype(np.float64) ** 2).mean(axis=1))
+    k = max(1, int(round(smooth_s / hop_s)))
+    rms = np.convolve(rms, np.ones(k) / k, mode="same")
+    rms = np.clip(rms / (np.percentile(rms, 95) + 1e-9), 0.0, 1.0)
+    return np.interp(np.arange(len(y)), (np.arange(n) + 0.5) * hop, rms).astype(np.float32)
+
+
+def impose_rhythm(clip: np.ndarray, donor: np.ndarray, *, sr: int, floor: float, offset: int = 0) -> np.ndarray:
+    """``clip`` shaped by ``donor``'s loudness contour (looped to length), down to ``floor`` between
+    syllables, at the clip's own active power."""
+    if len(clip) == 0 or len(donor) == 0:
+        return clip.copy()
+    env = loudness_contour(donor, sr=sr)
+    start = offset % len(env)
+    env = np.tile(env, int(np.ceil((start + len(clip)) / len(env))))[start:start + len(clip)]
+    out = clip * (floor + (1.0 - floor) * env)
+    return (out * np.sqrt(_active_power(clip) / _active_power(out))).astype(np.float32)
 
 
 def mix_at_snr(speech: np.ndarray, bed: np.ndarray, *, snr_db: float, offset: int = 0) -> np.ndarray:

@@ -55,12 +55,14 @@ VERSION = "0.1.0"
 SONG_MIXES = 0
 # Speech-over-music mixes below this SNR (dB) left out: chosen out of corpus against keeping them all.
 MUSIC_FLOOR_DB = 6.0
+# Music, noise and nature clips chopped to a talker's syllable rhythm, labelled as the clip (hard negatives).
+RHYTHM_MIXES = 0
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
 def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None, quiet: bool, song_mixes: int = 0,
-            music_floor_db: float | None = None, specs: tuple[FeatureSpec, ...] | None = None,
+            music_floor_db: float | None = None, rhythm_mixes: int = 0, specs: tuple[FeatureSpec, ...] | None = None,
             vad: SileroVad | None = None,
             speaker: SpeakerEmbedding | None = None) -> tuple[dict, float, list[dict]]:
     """Feature tables of a split (see :func:`~dramapic_subs.train.tables.build_tables`), seconds taken, manifest rows.
@@ -68,7 +70,8 @@ def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None
     ``specs``: the spectral settings to tabulate; None: those :func:`_inputs` gives the models by default.
     """
     rows = read_manifest(data, split)
-    plan = plan_jobs(rows, augment_mixes=mixes, song_mixes=song_mixes, music_floor_db=music_floor_db)
+    plan = plan_jobs(rows, augment_mixes=mixes, song_mixes=song_mixes, music_floor_db=music_floor_db,
+                     rhythm_mixes=rhythm_mixes)
     if specs is None:
         specs = _spectral_specs(rep for reps in _inputs(None, None).values() for rep in reps)
     t0 = time.perf_counter()
@@ -78,6 +81,16 @@ def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None
                               progress=lambda done: progress.update(task, done),
                               vad=vad.weights if vad else None, encoder=speaker.encoder if speaker else None)
     return tables, time.perf_counter() - t0, rows
+
+
+def _fit_mixes(meta: dict) -> dict:
+    """The augmentation settings a sound card's fit used (older cards: the settings of their day).
+
+    Re-built with these, the train tables hold the rows that fit saw, so the cached fold
+    predictions are that model's.
+    """
+    return {"song_mixes": int(meta.get("song_mixes", 0)), "music_floor_db": meta.get("music_floor_db"),
+            "rhythm_mixes": int(meta.get("rhythm_mixes", 0))}
 
 
 def _vad(out: Path, *, log=typer.echo) -> SileroVad:
@@ -153,6 +166,8 @@ def fit_cmd(
     mixes: int = typer.Option(3000, help="Speech-over-bed augmentation mixes."),
     song_mixes: int = typer.Option(SONG_MIXES, help="Singing-over-music augmentation mixes (labelled song)."),
     music_floor_db: float = typer.Option(MUSIC_FLOOR_DB, help="Leave out speech-over-music mixes below this SNR (dB; 0: keep them all)."),
+    rhythm_mixes: int = typer.Option(RHYTHM_MIXES, help="Music, noise and nature clips chopped to a talker's "
+                                                        "syllable rhythm, labelled as the clip."),
     jobs: int = typer.Option(-1, help="Parallel workers (joblib; -1: all cores)."),
     sound_candidates: str = typer.Option("hgb", help="Sound-type estimators compared out of corpus."),
     gender_candidates: str = typer.Option("logreg_strong,logreg,hgb", help="Gender estimators compared out of corpus."),
@@ -178,12 +193,12 @@ def fit_cmd(
     # Only the spectral tables the rebuilt models read: --only gender need not touch the sound model's.
     specs = _spectral_specs(rep for name in (SOUND_TYPE, GENDER) if name in wanted for rep in inputs[name])
     tables, seconds, rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet,
-                                    song_mixes=song_mixes, music_floor_db=music_floor_db, specs=specs,
-                                    vad=vad if SOUND_TYPE in wanted else None, speaker=speaker)
+                                    song_mixes=song_mixes, music_floor_db=music_floor_db, rhythm_mixes=rhythm_mixes,
+                                    specs=specs, vad=vad if SOUND_TYPE in wanted else None, speaker=speaker)
     n_rows = len(next(iter(tables.values())))
     typer.echo(f"tables: {n_rows} window rows in {seconds:.0f} s ({n_rows / max(seconds, 1e-9):.0f} rows/s)")
     summary = {"training_data": _data_summary(rows), "augmentation_mixes": mixes, "song_mixes": song_mixes,
-               "music_floor_db": music_floor_db,
+               "music_floor_db": music_floor_db, "rhythm_mixes": rhythm_mixes,
                "versions": fitting.versions(), "version": VERSION}
     tasks = ((SOUND_TYPE, fitting.sound_task, sound_candidates), (GENDER, fitting.gender_task, gender_candidates))
     for name, make, names in tasks:
@@ -241,15 +256,14 @@ def evaluate_cmd(
     reps = [*sound.inputs, *gender.inputs]
     vad = next((r for r in reps if isinstance(r, SileroVad)), None)
     speaker = next((r for r in reps if isinstance(r, SpeakerEmbedding)), None)
-    if song_mixes < 0:  # the folds must see the rows fit saw, or their cached predictions are not the model's
-        song_mixes = int(sound.meta.get("song_mixes", 0))
-    music_floor_db = sound.meta.get("music_floor_db")
+    fitted = _fit_mixes(sound.meta)  # the folds must see the rows fit saw, or their cached predictions are not the model's
+    if song_mixes >= 0:
+        fitted["song_mixes"] = song_mixes
     specs = _spectral_specs(reps)  # each bundle's own n_fft and hop, as its card says
     dev, _, rows = _tables(data, "dev", mixes=0, jobs=jobs, cache=cache, quiet=quiet, specs=specs, vad=vad,
                            speaker=speaker)
-    train, _, train_rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet,
-                                   song_mixes=song_mixes, music_floor_db=music_floor_db, specs=specs, vad=vad,
-                                   speaker=speaker)
+    train, _, train_rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet, **fitted,
+                                   specs=specs, vad=vad, speaker=speaker)
     results = ev.dev_scores(dev, sound, gender)
     out_of_corpus = ev.loco_scores(train, sound, gender, cache_dir=cache / "loco", log=typer.echo)
     prog = score_programmes(rows, data, count=programmes, seconds=180.0, models=models, log=typer.echo) if programmes else None

@@ -44,7 +44,7 @@ class Job:
     """One item to featurize: a manifest file, or a mix of two."""
 
     row: dict
-    mix: augment.MixSpec | None = None
+    mix: augment.MixSpec | augment.RhythmSpec | None = None
     gain_db: float = 0.0
 
 
@@ -103,8 +103,9 @@ def read_manifest(data_dir: Path, split: str) -> list[dict]:
 
 
 def plan_jobs(rows: list[dict], *, augment_mixes: int, song_mixes: int = 0, music_floor_db: float | None = None,
-              seed: int = 0) -> list[Job]:
-    """Every file (with a random gain when augmenting), the speech-over-bed mixes, then the song mixes.
+              rhythm_mixes: int = 0, seed: int = 0) -> list[Job]:
+    """Every file (with a random gain when augmenting), the speech-over-bed mixes, the song mixes, then the
+    rhythm mixes.
 
     Parameters
     ----------
@@ -119,6 +120,9 @@ def plan_jobs(rows: list[dict], *, augment_mixes: int, song_mixes: int = 0, musi
     music_floor_db : float or None
         Drop the speech mixes whose bed is music and whose SNR is below this (dB); the others are
         drawn as before. None: keep them all.
+    rhythm_mixes : int
+        Music, noise and nature clips chopped to a speech clip's syllable rhythm, labelled as the clip
+        (:class:`~dramapic_subs.train.augment.RhythmSpec`), from a generator of their own, after the others.
     seed : int
         Seed of the gains and of both mix plans.
     """
@@ -145,6 +149,12 @@ def plan_jobs(rows: list[dict], *, augment_mixes: int, song_mixes: int = 0, musi
             # FSDD's 8 kHz digits were kept as speech 0.65 of the time with them, 0.86 without.
             if not spec.band:
                 jobs.append(Job(dict(by_path[spec.speech]), mix=spec))
+    talkers = [r["path"] for r in rows if r["category"] == "speech"]
+    # Crowd chatter loops hold voices: chopped to a talker's rhythm they would be speech in all but label.
+    clips = [r["path"] for r in rows if r["category"] in ("music", "noise", "nature") and "babble" not in r["source"]]
+    if rhythm_mixes and talkers and clips:
+        for spec in augment.plan_rhythms(clips, talkers, n=rhythm_mixes, seed=seed + 3):
+            jobs.append(Job(dict(by_path[spec.clip]), mix=spec))
     return jobs
 
 
@@ -166,8 +176,11 @@ def _load_signal(job: Job, data_dir: Path, ffmpeg: str) -> np.ndarray:
         return augment.gain(y, job.gain_db) if job.gain_db else y
     m = job.mix
     rng = np.random.default_rng(m.seed)
-    bed = read_audio(data_dir / m.bed, sr=SR, ffmpeg=ffmpeg)
-    y = augment.mix_at_snr(y, bed, snr_db=m.snr_db, offset=int(m.bed_offset_s * SR))
+    other = read_audio(data_dir / m.bed, sr=SR, ffmpeg=ffmpeg)
+    if isinstance(m, augment.RhythmSpec):
+        y = augment.impose_rhythm(y, other, sr=SR, floor=m.floor, offset=int(m.donor_offset_s * SR))
+    else:
+        y = augment.mix_at_snr(y, other, snr_db=m.snr_db, offset=int(m.bed_offset_s * SR))
     y = augment.band_limit(y, sr=SR, kind=m.band, rng=rng)
     y = augment.gain(y, m.gain_db)
     if m.codec:
@@ -288,5 +301,6 @@ def _meta_value(job: Job, col: str) -> str:
     if col == "aug":
         if job.mix is None:
             return "gain" if job.gain_db else ""
-        return f"mix:{job.mix.band}:{job.mix.codec}"
+        kind = "mix-rhythm" if isinstance(job.mix, augment.RhythmSpec) else "mix"  # both start "mix": not scored
+        return f"{kind}:{job.mix.band}:{job.mix.codec}"
     return job.row.get(col, "")
