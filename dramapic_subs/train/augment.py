@@ -63,15 +63,14 @@ def plan_mixes(speech: list[str], beds: list[str], *, n: int, seed: int,
     rng = np.random.default_rng(seed)
     plans = []
     for i in range(n):
-        band = rng.choice(["", "", "telephone", "lowpass"])
-        codec = "" if rng.random() < 0.6 else ":".join(CODECS[rng.integers(len(CODECS))])
+        band, codec = _draw_chain(rng)
         plans.append(MixSpec(
             speech=speech[rng.integers(len(speech))],
             bed=beds[rng.integers(len(beds))],
             bed_offset_s=float(rng.uniform(0, 30)),
             snr_db=float(rng.uniform(*snr_db)),
             gain_db=float(rng.uniform(*GAIN_DB)),
-            band=str(band),
+            band=band,
             codec=codec,
             seed=int(seed * 100_003 + i),
         ))
@@ -110,15 +109,14 @@ def plan_rhythms(clips: list[str], donors: list[str], *, n: int, seed: int) -> l
     rng = np.random.default_rng(seed)
     plans = []
     for i in range(n):
-        band = rng.choice(["", "", "telephone", "lowpass"])
-        codec = "" if rng.random() < 0.6 else ":".join(CODECS[rng.integers(len(CODECS))])
+        band, codec = _draw_chain(rng)
         plans.append(RhythmSpec(
             clip=clips[rng.integers(len(clips))],
             donor=donors[rng.integers(len(donors))],
             donor_offset_s=float(rng.uniform(0, 5)),
             floor=float(rng.uniform(0.0, 0.2)),
             gain_db=float(rng.uniform(*GAIN_DB)),
-            band=str(band),
+            band=band,
             codec=codec,
             seed=int(seed * 100_003 + i),
         ))
@@ -149,6 +147,13 @@ def impose_rhythm(clip: np.ndarray, donor: np.ndarray, *, sr: int, floor: float,
     env = np.tile(env, int(np.ceil((start + len(clip)) / len(env))))[start:start + len(clip)]
     out = clip * (floor + (1.0 - floor) * env)
     return (out * np.sqrt(_active_power(clip) / _active_power(out))).astype(np.float32)
+
+
+def _draw_chain(rng: np.random.Generator) -> tuple[str, str]:
+    """A mix's playback chain: band limit (none half the time) and lossy codec (none 60% of the time)."""
+    band = str(rng.choice(["", "", "telephone", "lowpass"]))
+    codec = "" if rng.random() < 0.6 else ":".join(CODECS[rng.integers(len(CODECS))])
+    return band, codec
 
 
 def mix_at_snr(speech: np.ndarray, bed: np.ndarray, *, snr_db: float, offset: int = 0) -> np.ndarray:
