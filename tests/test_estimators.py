@@ -63,6 +63,7 @@ def _mlp() -> MLPClassifier:
 
 CANDIDATES = {
     "hgb": lambda: _scaled(_hgb()),
+    "hgb_sub": lambda: _scaled(_hgb(max_features=0.5)),  # feature subsampling changes training, not the trees' form
     "logreg": lambda: _scaled(LogisticRegression(C=0.3, max_iter=2000)),
     "mlp": lambda: _scaled(_mlp()),
     "mlp_tanh": lambda: _scaled(MLPClassifier(hidden_layer_sizes=(8,), activation="tanh", max_iter=100,
