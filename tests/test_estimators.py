@@ -22,7 +22,7 @@ from dramapic_subs.errors import ModelError
 from dramapic_subs.estimators import NumpyClassifier, export
 from dramapic_subs.features import FeatureSpec
 from dramapic_subs.representations import SileroVad
-from dramapic_subs.train.fit import joined
+from dramapic_subs.train.fit import SUBSAMPLES_FEATURES, joined
 from dramapic_subs.models import ModelBundle, default_models_dir, load_bundle, save_bundle, sha256_file
 from dramapic_subs.train.tables import build_tables, plan_jobs, read_manifest, spectral_key
 
@@ -63,7 +63,6 @@ def _mlp() -> MLPClassifier:
 
 CANDIDATES = {
     "hgb": lambda: _scaled(_hgb()),
-    "hgb_sub": lambda: _scaled(_hgb(max_features=0.5)),  # feature subsampling changes training, not the trees' form
     "logreg": lambda: _scaled(LogisticRegression(C=0.3, max_iter=2000)),
     "mlp": lambda: _scaled(_mlp()),
     "mlp_tanh": lambda: _scaled(MLPClassifier(hidden_layer_sizes=(8,), activation="tanh", max_iter=100,
@@ -76,6 +75,8 @@ CANDIDATES = {
     "hgb_bare": lambda: _hgb(),
     "logreg_bare": lambda: LogisticRegression(max_iter=5000),
 }
+if SUBSAMPLES_FEATURES:  # scikit-learn >= 1.4: subsampling changes the training, not the trees' form
+    CANDIDATES["hgb_sub"] = lambda: _scaled(_hgb(max_features=0.5))
 
 
 def _fit(name: str, X: np.ndarray, y: np.ndarray):
