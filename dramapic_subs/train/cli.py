@@ -197,13 +197,13 @@ def fit_cmd(
         raise typer.BadParameter(str(exc)) from None
     # Only the spectral tables the rebuilt models read: --only gender need not touch the sound model's.
     specs = _spectral_specs(rep for name in (SOUND_TYPE, GENDER) if name in wanted for rep in inputs[name])
-    tables, seconds, rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet,
-                                    song_mixes=song_mixes, music_floor_db=music_floor_db, rhythm_mixes=rhythm_mixes,
+    # Recorded in the cards as they are passed, so _fit_mixes can rebuild these rows from a card.
+    mix_settings = {"song_mixes": song_mixes, "music_floor_db": music_floor_db, "rhythm_mixes": rhythm_mixes}
+    tables, seconds, rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet, **mix_settings,
                                     specs=specs, vad=vad if SOUND_TYPE in wanted else None, speaker=speaker)
     n_rows = len(next(iter(tables.values())))
     typer.echo(f"tables: {n_rows} window rows in {seconds:.0f} s ({n_rows / max(seconds, 1e-9):.0f} rows/s)")
-    summary = {"training_data": _data_summary(rows), "augmentation_mixes": mixes, "song_mixes": song_mixes,
-               "music_floor_db": music_floor_db, "rhythm_mixes": rhythm_mixes,
+    summary = {"training_data": _data_summary(rows), "augmentation_mixes": mixes, **mix_settings,
                "versions": fitting.versions(), "version": VERSION}
     tasks = ((SOUND_TYPE, fitting.sound_task, sound_candidates), (GENDER, fitting.gender_task, gender_candidates))
     for name, make, names in tasks:
