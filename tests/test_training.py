@@ -232,3 +232,30 @@ def test_experiment_runs_are_reused_from_an_earlier_report(small, tmp_path):
     again = experiments.pooled(tables, tables, sound_clf="logreg", gender_clf="logreg", done=kept,
                                log=lambda *_: None)
     assert all(r.seconds == -1.0 for r in again)
+
+
+def test_cached_fold_predictions_belong_to_the_weights_they_were_fitted_with(tmp_path):
+    """A fold cached under one weighting must not answer for another: the prior-only classifier's
+    predictions follow the sample weights, so stale files would show as unchanged probabilities."""
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    from dramapic_subs.train.tables import Table
+
+    n = 60
+    y = np.array(["music", "speech"] * (n // 2))
+    meta = {"aug": np.array([""] * n), "bed": np.array([""] * n), "speaker": np.arange(n).astype(str),
+            "source": np.repeat(["corpus_a", "corpus_b", "corpus_c"], n // 3)}
+    est = Pipeline([("clf", DummyClassifier(strategy="prior"))])
+
+    def proba(weights):
+        task = fit.Task("sound_type", Table(np.zeros((n, 1)), meta), y, meta["source"], weights, None, "", ())
+        return (loco.loco_proba(task, est, name="dummy", cache_dir=tmp_path, log=lambda *_: None),
+                loco.in_corpus_proba(task, est, name="dummy", cache_dir=tmp_path, log=lambda *_: None))
+
+    even = proba(np.ones(n))
+    speech_heavy = proba(np.where(y == "speech", 3.0, 1.0))
+    for before, after in zip(even, speech_heavy):
+        np.testing.assert_allclose(before[:, 1], 0.5)
+        np.testing.assert_allclose(after[:, 1], 0.75)
+    assert len(list(tmp_path.glob("*.npy"))) == 2 * (3 + 1)  # three corpora and one in-corpus file, per weighting

@@ -196,6 +196,7 @@ def _fingerprint(task: Task, est: Pipeline) -> str:
     h.update(np.ascontiguousarray(task.table.X[::97]).tobytes())  # a sample of rows: cheap, and catches new features
     h.update("|".join(task.y.tolist()).encode())
     h.update("|".join(task.table.meta["aug"].tolist()).encode())
+    h.update(np.ascontiguousarray(task.weights, dtype=np.float64).tobytes())  # a fold fitted with other weights is another fold
     return h.hexdigest()[:16]
 
 
