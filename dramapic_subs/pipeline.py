@@ -240,6 +240,32 @@ def output_paths(src: Path, opts: Options) -> dict[str, Path]:
     return paths
 
 
+def claim_outputs(files: list[Path], opts: Options) -> tuple[list[Path], list[str]]:
+    """Drop each file whose outputs would land on an earlier file's (``clip.mp4`` beside ``clip.wav``,
+    or two folders' ``a.mp4`` into one ``--output-dir``): run side by side, the later writer would
+    silently replace the other's captions.
+
+    Returns
+    -------
+    files : list of Path
+        The inputs that keep their outputs, in order.
+    problems : list of str
+        One message per dropped input, naming the file it clashes with.
+    """
+    owner: dict[Path, Path] = {}
+    kept, problems = [], []
+    for src in files:
+        paths = [p.resolve() for p in output_paths(src, opts).values()]
+        clash = next((owner[p] for p in paths if p in owner), None)
+        if clash is not None:
+            problems.append(f"{src}: skipped, its outputs would overwrite those of {clash} (same name); "
+                            "rename one of them")
+            continue
+        owner.update(dict.fromkeys(paths, src))
+        kept.append(src)
+    return kept, problems
+
+
 def up_to_date(src: Path, paths: dict[str, Path]) -> bool:
     """Every output exists and is newer than the input: the job was done before."""
     mtime = src.stat().st_mtime

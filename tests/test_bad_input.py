@@ -399,3 +399,20 @@ def test_an_ffmpeg_that_cannot_run_is_one_line(tmp_path, short_clip):
         proc = run_cli(short_clip, "-o", tmp_path, "--ffmpeg", fake)
     _assert_one_line_error(proc, "cannot run ffmpeg")
     assert not list(tmp_path.glob("short*.srt"))
+
+
+def test_inputs_whose_outputs_would_collide_keep_the_first(tmp_path, ffmpeg):
+    """clip.mkv and clip.mp4 side by side both make clip.json: the later one is skipped with one line
+    (run side by side, the later writer used to replace the other's captions, whichever finished last)."""
+    from .conftest import white_noise
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first = mux(ffmpeg, white_noise(3.0), folder / "clip.mkv")
+    second = mux(ffmpeg, tone(3.0), folder / "clip.mp4")
+    with _unchanged(first, second):
+        proc = run_cli(folder, "-f", "json", "-j", "2", "-q")
+    _assert_one_line_error(proc, "clip.mp4: skipped", "clip.mkv")
+    assert proc.returncode == 1
+    assert _listing(folder) == ["clip.json", "clip.mkv", "clip.mp4", "clip.srt"]
+    assert json.loads((folder / "clip.json").read_text())["source"].endswith("clip.mkv")
