@@ -92,15 +92,21 @@ def fetch(probe: Probe, scratch: Path) -> Path:
 
 
 def unique_clips(folder: Path, pattern: str, into: Path) -> list[Path]:
-    """Each distinct file once, as ``<parent>__<name>`` (some voice packs share files byte for byte)."""
+    """Each distinct file once, as ``<parent>__<name>`` (some voice packs share files byte for byte);
+    a second file of the same stem (``staff.ogg``, ``staff.wav``) becomes ``<parent>__<stem>~<ext>``, as
+    the CLI names outputs by stem and skips an input whose outputs another one already writes."""
     into.mkdir(parents=True, exist_ok=True)
-    seen, out = set(), []
+    seen, stems, out = set(), set(), []
     for f in sorted(folder.glob(pattern)):
         digest = hashlib.sha256(f.read_bytes()).hexdigest()
         if digest in seen:
             continue
         seen.add(digest)
-        dst = into / f"{f.parent.name}__{f.name}"
+        stem = f"{f.parent.name}__{f.stem}"
+        if stem in stems:
+            stem += "~" + f.suffix[1:]
+        stems.add(stem)
+        dst = into / f"{stem}{f.suffix}"
         shutil.copyfile(f, dst)
         out.append(dst)
     return out
