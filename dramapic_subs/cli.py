@@ -68,7 +68,7 @@ def run(
         # Imported here: --help and --version answer without loading the analysis stack (scipy, rich, ...).
         from .captions import check_lang, parse_formats
         from .inputs import expand_inputs
-        from .pipeline import Options, claim_outputs, load_models, run_batch
+        from .pipeline import Options, load_models, run_batch
         from .progress import Progress
 
         progress = Progress(quiet=quiet)
@@ -86,8 +86,6 @@ def run(
         _error("interrupted; no output was written")
         raise typer.Exit(130)
     files, problems = expand_inputs(inputs)
-    files, clashes = claim_outputs(files, opts)
-    problems += clashes
     for problem in problems:
         _error(problem)
     reports: list[FileReport] = []

@@ -240,32 +240,6 @@ def output_paths(src: Path, opts: Options) -> dict[str, Path]:
     return paths
 
 
-def claim_outputs(files: list[Path], opts: Options) -> tuple[list[Path], list[str]]:
-    """Drop each file whose outputs would land on an earlier file's (``clip.mp4`` beside ``clip.wav``,
-    or two folders' ``a.mp4`` into one ``--output-dir``): run side by side, the later writer would
-    silently replace the other's captions.
-
-    Returns
-    -------
-    files : list of Path
-        The inputs that keep their outputs, in order.
-    problems : list of str
-        One message per dropped input, naming the file it clashes with.
-    """
-    owner: dict[Path, Path] = {}
-    kept, problems = [], []
-    for src in files:
-        paths = [p.resolve() for p in output_paths(src, opts).values()]
-        clash = next((owner[p] for p in paths if p in owner), None)
-        if clash is not None:
-            problems.append(f"{src}: skipped, its outputs would overwrite those of {clash} (same name); "
-                            "rename one of them")
-            continue
-        owner.update(dict.fromkeys(paths, src))
-        kept.append(src)
-    return kept, problems
-
-
 def up_to_date(src: Path, paths: dict[str, Path]) -> bool:
     """Every output exists and is newer than the input: the job was done before."""
     mtime = src.stat().st_mtime
@@ -368,9 +342,38 @@ def process_safely(src: Path, opts: Options, models: list[ModelBundle], progress
         return FileReport(src, "failed", message=f"{src}: {exc.strerror or exc}{where}")
 
 
+def claim_outputs(files: list[Path], opts: Options) -> tuple[list[Path], list[FileReport]]:
+    """Drop each file whose outputs would land on an earlier file's (``clip.mp4`` beside ``clip.wav``,
+    or two folders' ``a.mp4`` into one ``--output-dir``): run side by side, the later writer would
+    silently replace the other's captions.
+
+    Returns
+    -------
+    files : list of Path
+        The inputs that keep their outputs, in order.
+    clashes : list of FileReport
+        A ``failed`` report per dropped input, naming the file it clashes with.
+    """
+    owner: dict[Path, Path] = {}
+    kept, clashes = [], []
+    for src in files:
+        paths = [p.resolve() for p in output_paths(src, opts).values()]
+        clash = next((owner[p] for p in paths if p in owner), None)
+        if clash is not None:
+            clashes.append(FileReport(src, "failed", message=f"{src}: skipped, its outputs would overwrite "
+                                                              f"those of {clash} (same name); rename one of them"))
+            continue
+        owner.update(dict.fromkeys(paths, src))
+        kept.append(src)
+    return kept, clashes
+
+
 def run_batch(inputs: list[Path], opts: Options, models: list[ModelBundle], *, jobs: int = 1,
               progress: Progress | None = None) -> Iterator[FileReport]:
     """Process many inputs, in parallel with joblib when ``jobs != 1``; yield reports as they finish.
+
+    An input whose outputs an earlier one writes is not processed: its report, ``failed``, comes
+    first (:func:`claim_outputs`).
 
     Any joblib backend serves: inside ``joblib.parallel_config(backend="dask")``
     the files are spread over a Dask cluster's workers (which must see the
@@ -378,6 +381,8 @@ def run_batch(inputs: list[Path], opts: Options, models: list[ModelBundle], *, j
     file's streams stay in its worker's process (no child processes).
     """
     progress = progress or Progress(quiet=True)
+    inputs, clashes = claim_outputs(inputs, opts)
+    yield from clashes
     if jobs == 1 or len(inputs) <= 1:
         for src in inputs:
             with progress:

@@ -416,3 +416,15 @@ def test_inputs_whose_outputs_would_collide_keep_the_first(tmp_path, ffmpeg):
     assert proc.returncode == 1
     assert _listing(folder) == ["clip.json", "clip.mkv", "clip.mp4", "clip.srt"]
     assert json.loads((folder / "clip.json").read_text())["source"].endswith("clip.mkv")
+
+
+def test_run_batch_reports_a_colliding_input_before_any_work(tmp_path, ffmpeg):
+    """The Python API (and a Dask cluster behind it) gets the same guard as the CLI."""
+    from dramapic_subs.pipeline import Options, load_models, run_batch
+
+    first = mux(ffmpeg, tone(2.0), tmp_path / "clip.mkv")
+    second = tmp_path / "clip.mp4"  # never opened: were it processed, a missing file would fail on its own
+    reports = list(run_batch([first, second], Options(formats=("srt",)), load_models(), jobs=2))
+    assert [(r.source, r.status) for r in reports] == [(second, "failed"), (first, "done")]
+    assert "would overwrite those of" in reports[0].message and str(first) in reports[0].message
+    assert _listing(tmp_path) == ["clip.mkv", "clip.srt"]
