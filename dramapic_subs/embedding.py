@@ -426,22 +426,45 @@ class EmbeddingStream:
         return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 
-def embedding_plan(wanted: np.ndarray, *, stride: int) -> list[tuple[int, ...]]:
+def embedding_plan(wanted: np.ndarray, *, stride: int, points=None) -> list[tuple[int, ...]]:
     """Which embedded windows each window takes, when only ``wanted`` windows need one.
 
     Inside each run of wanted windows, every ``stride``-th window from the
-    run's start and the run's last window are embedded; the others take the
-    nearest of those in the same run (both's mean on a tie), so a voice's
-    embedding never comes from across a pause. Unwanted windows take none
-    (a zero embedding).
+    run's start and the run's last window are embedded (or the windows in
+    ``points``, when given: what :func:`refined_points` or the stream chose);
+    the others take the nearest of those in the same run (both's mean on a
+    tie), so a voice's embedding never comes from across a pause. Unwanted
+    windows take none (a zero embedding).
     """
     plan: list[tuple[int, ...]] = [()] * len(wanted)
+    chosen = None if points is None else set(int(k) for k in points)
     for a, b in _runs(wanted):
-        points = sorted(set(range(a, b + 1, max(1, stride))) | {b})
+        run = sorted(set(range(a, b + 1, max(1, stride))) | {b}) if chosen is None else \
+            sorted(k for k in chosen if a <= k <= b)
         for i in range(a, b + 1):
-            gap = min(abs(k - i) for k in points)
-            plan[i] = tuple(k for k in points if abs(k - i) == gap)
+            gap = min(abs(k - i) for k in run)
+            plan[i] = tuple(k for k in run if abs(k - i) == gap)
     return plan
+
+
+def refined_points(wanted: np.ndarray, X: np.ndarray, *, stride: int, refine: float | None) -> list[int]:
+    """The windows :class:`VoicedEmbeddingStream` embeds, worked out from every window's embedding ``X``.
+
+    The stride points of :func:`embedding_plan`; and where two neighbouring
+    points of one run differ by more than ``refine`` (cosine distance), the
+    windows between them too: the voice may change there, and a window
+    that took the other voice's embedding would get that voice's gender.
+    """
+    points = set()
+    for a, b in _runs(wanted):
+        run = sorted(set(range(a, b + 1, max(1, stride))) | {b})
+        points.update(run)
+        if refine is None:
+            continue
+        for p, q in zip(run, run[1:]):
+            if q - p > 1 and cosine_distance(X[p:p + 1], X[q:q + 1])[0] > refine:
+                points.update(range(p + 1, q))
+    return sorted(points)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -461,13 +484,16 @@ class VoicedEmbeddingStream:
     their samples are here, in the same decode pass as every other input.
     """
 
-    def __init__(self, encoder: SpeakerEncoder, grid, *, stride: int = 1) -> None:
+    def __init__(self, encoder: SpeakerEncoder, grid, *, stride: int = 1, refine: float | None = None) -> None:
         if grid.sr != SR:
             raise ParameterError(f"the speaker encoder runs at {SR} Hz, not {grid.sr} Hz")
         self.encoder, self.grid, self.stride = encoder, grid, max(1, int(stride))
+        self.refine = refine            # cosine distance between neighbouring points that embeds the windows between
+        self._run = -1                  # id of the latest run of wanted windows
+        self._last: tuple[int, int] | None = None  # (window, run) of the last planned point embedded
         self._wanted: list[bool] = []   # the decision for each window so far
         self._run_start: int | None = None  # first window of the wanted run still open
-        self._todo: list[int] = []      # planned windows waiting for their samples
+        self._todo: list[tuple[int, int]] = []  # planned (window, run) waiting for their samples
         self._embedded: dict[int, np.ndarray] = {}
         self._buf = np.zeros(0, np.float32)
         self._buf0 = 0                  # sample index of _buf[0]
@@ -491,7 +517,7 @@ class VoicedEmbeddingStream:
         if self._run_start is not None:
             self._close_run(len(self._wanted) - 1)
         self._embed(final=True)
-        plan = embedding_plan(np.array(self._wanted, bool), stride=self.stride)
+        plan = embedding_plan(np.array(self._wanted, bool), stride=self.stride, points=self._embedded)
         X = np.zeros((len(plan), EMBED_DIM), np.float32)
         for i, sources in enumerate(plan):
             if sources:
@@ -505,31 +531,55 @@ class VoicedEmbeddingStream:
             i = len(self._wanted)
             if w and self._run_start is None:
                 self._run_start = i
-                self._todo.append(i)
+                self._run += 1
+                self._todo.append((i, self._run))
             elif w and (i - self._run_start) % self.stride == 0:
-                self._todo.append(i)
+                self._todo.append((i, self._run))
             elif not w and self._run_start is not None:
                 self._close_run(i - 1)
             self._wanted.append(bool(w))
 
     def _close_run(self, last: int) -> None:
         if (last - self._run_start) % self.stride:  # not already planned as a stride point
-            self._todo.append(last)
+            self._todo.append((last, self._run))
         self._run_start = None
 
     def _embed(self, final: bool) -> None:
         batch = []
         while self._todo:
-            start, end = self.grid.span(self._todo[0], self.n_samples if final else None)
+            window, run = self._todo[0]
+            start, end = self.grid.span(window, self.n_samples if final else None)
             if not final and end > self.n_samples:
                 break
-            batch.append((self._todo.pop(0), start, min(end, self.n_samples)))
+            batch.append((window, run, start, min(end, self.n_samples)))
+            self._todo.pop(0)
         if batch:
-            spans = np.array([(a - self._buf0, b - self._buf0) for _, a, b in batch])
-            self._embedded.update(zip([k for k, _, _ in batch], self.encoder.embed_windows(self._buf, spans)))
-        # Keep what a planned window or an open run's possible last window may still need.
-        first = self._todo[0] if self._todo else max(0, len(self._wanted) - 1)
+            self._embedded.update(zip([k for k, *_ in batch], self._embed_spans([(a, b) for *_, a, b in batch])))
+            self._refine([(k, r) for k, r, *_ in batch])
+        # Keep what a planned window, an open run's possible last window, or a refinement may still need.
+        first = self._todo[0][0] if self._todo else max(0, len(self._wanted) - 1)
+        if self.refine is not None and self._last is not None:
+            first = min(first, self._last[0] + 1)
         keep_from = min(self.grid.span(first)[0], self.n_samples)
         if keep_from > self._buf0:
             self._buf = self._buf[keep_from - self._buf0:]
             self._buf0 = keep_from
+
+    def _embed_spans(self, spans: list[tuple[int, int]]) -> np.ndarray:
+        """Embeddings of sample spans (absolute sample indices) still in the buffer."""
+        return self.encoder.embed_windows(self._buf, np.array([(a - self._buf0, b - self._buf0) for a, b in spans]))
+
+    def _refine(self, points: list[tuple[int, int]]) -> None:
+        """Embed the windows between two neighbouring points of a run whose voices differ (see
+        :func:`refined_points`); their samples are still here, as they end before the later point's."""
+        if self.refine is None:
+            return
+        between = []
+        for k, run in points:
+            if self._last is not None and self._last[1] == run and k - self._last[0] > 1 and \
+                    cosine_distance(self._embedded[self._last[0]][None], self._embedded[k][None])[0] > self.refine:
+                between += range(self._last[0] + 1, k)
+            self._last = (k, run)
+        if between:
+            spans = [self.grid.span(i, self.n_samples) for i in between]
+            self._embedded.update(zip(between, self._embed_spans([(a, min(b, self.n_samples)) for a, b in spans])))

@@ -162,16 +162,22 @@ class SileroVad:
 
 @dataclass(frozen=True)
 class SpeakerEmbedding:
-    """Resemblyzer's speaker embedding of every ``stride``-th window (the others take the nearest one's)."""
+    """Resemblyzer's speaker embedding of every ``stride``-th window (the others take the nearest one's).
+
+    ``refine``: in the product, where two neighbouring embedded windows differ by more than this
+    cosine distance, the windows between them are embedded too (None: never;
+    :class:`~dramapic_subs.embedding.VoicedEmbeddingStream`).
+    """
 
     encoder: SpeakerEncoder = field(compare=False, hash=False)
     file: str
     sha256: str
     stride: int = 1
+    refine: float | None = None
 
     @property
     def key(self) -> Hashable:
-        return ("speaker_embedding", self.sha256, self.stride)
+        return ("speaker_embedding", self.sha256, self.stride, self.refine)
 
     @property
     def names(self) -> list[str]:
@@ -183,7 +189,7 @@ class SpeakerEmbedding:
     def stream(self, grid: WindowGrid, *, gated: bool = False) -> EmbeddingStream | VoicedEmbeddingStream:
         """Every ``stride``-th window's embedding (training), or with ``gated`` only where told."""
         if gated:
-            return VoicedEmbeddingStream(self.encoder, grid, stride=self.stride)
+            return VoicedEmbeddingStream(self.encoder, grid, stride=self.stride, refine=self.refine)
         return EmbeddingStream(self.encoder, grid, stride=self.stride)
 
     def select(self, X: np.ndarray) -> np.ndarray:
@@ -193,7 +199,8 @@ class SpeakerEmbedding:
         return self
 
     def card(self) -> dict:
-        return {"kind": "speaker_embedding", "file": self.file, "sha256": self.sha256, "stride": self.stride}
+        card = {"kind": "speaker_embedding", "file": self.file, "sha256": self.sha256, "stride": self.stride}
+        return card if self.refine is None else {**card, "refine": self.refine}
 
 
 def encoder_from_file(path: Path, *, stride: int = 1) -> SpeakerEmbedding:
@@ -223,7 +230,9 @@ def from_card(entry: dict, *, directory: Path) -> Representation:
         return SileroVad(SileroWeights.load(path), entry["file"], entry["sha256"])
     if kind == "speaker_embedding":
         path = _checked(directory / entry["file"], entry.get("sha256"))
-        return SpeakerEmbedding(load_encoder(path), entry["file"], entry["sha256"], int(entry.get("stride", 1)))
+        refine = entry.get("refine")  # cards before it: the stride points only
+        return SpeakerEmbedding(load_encoder(path), entry["file"], entry["sha256"], int(entry.get("stride", 1)),
+                                None if refine is None else float(refine))
     raise ModelError(f"model input of unknown kind {kind!r}: this version of dramapic-subs cannot use it")
 
 

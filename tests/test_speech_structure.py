@@ -200,6 +200,7 @@ def test_shipped_sound_model_uses_the_vad_and_gender_model_has_turns():
     assert cards["sound_type"]["inputs"][0]["n_fft"] == 1024 and cards["gender"]["inputs"][0]["n_fft"] == 512
     assert [i["kind"] for i in cards["gender"]["inputs"]] == ["spectral", "speaker_embedding"]
     assert cards["gender"]["inputs"][1]["stride"] >= 1
+    assert 0 < cards["gender"]["inputs"][1]["refine"] < 1  # fit sets it (turn_model.refine_threshold)
     assert cards["gender"]["turns"]["threshold"] > 0
     for card in cards.values():
         assert 0.25 <= card["temperature"] <= 8
@@ -229,6 +230,41 @@ def test_gated_embeddings_follow_the_plan_and_stay_inside_each_voiced_run(data_d
     np.testing.assert_allclose(got.X[[1, 3, 4, 7, 8, 10]], every[[1, 3, 4, 7, 8, 10]], atol=1e-5)
     mean = every[1] + every[3]
     np.testing.assert_allclose(got.X[2], mean / np.linalg.norm(mean), atol=1e-5)
+
+
+def test_gated_embeddings_refine_between_neighbours_whose_voices_differ(data_dir):
+    from dramapic_subs.embedding import (EmbeddingStream, EmbeddingWindows, VoicedEmbeddingStream, cosine_distance,
+                                         embedding_plan, load_encoder, refined_points)
+
+    # A woman then a man, no pause: one voiced run across the change. With stride 2 the window
+    # between the last point of one voice and the first of the other took both's mean before.
+    y = np.concatenate([dev_audio(data_dir, "emotiontts_open_db", 7.0, gender="female"),
+                        dev_audio(data_dir, "librispeech_resemblyzer", 7.0, gender="male")])
+    encoder = load_encoder()
+    full = EmbeddingStream(encoder, GRID)
+    every = EmbeddingWindows.concat([full.push(y), full.finish()]).X
+    n = len(every)
+    wanted = np.ones(n, bool)
+    dist = cosine_distance(every[:-2], every[2:])
+    refine = float(np.median(dist))  # about half the neighbouring pairs refined
+    points = refined_points(wanted, every, stride=2, refine=refine)
+    assert set(range(0, n, 2)) < set(points)
+    assert all(dist[p] > refine for p in range(0, n - 2, 2) if p + 1 in points)
+    assert refined_points(wanted, every, stride=2, refine=None) == sorted(set(range(0, n, 2)) | {n - 1})
+    stream = VoicedEmbeddingStream(encoder, GRID, stride=2, refine=refine)
+    told = 0
+    for i in range(0, len(y), 24000):  # decisions arrive in pieces, behind the audio, as in the pipeline
+        block = y[i:i + 24000]
+        known = min(n - 1, max(0, (i + len(block)) // SR - 2))
+        stream.push(block, wanted[told:known])
+        told = known
+    got = stream.finish(wanted[told:])
+    want = np.zeros_like(every)
+    for i, sources in enumerate(embedding_plan(wanted, stride=2, points=points)):
+        mean = every[list(sources)].sum(axis=0)
+        want[i] = mean / np.linalg.norm(mean)
+    np.testing.assert_allclose(got.X, want, atol=1e-5)
+    np.testing.assert_allclose(got.X[points], every[points], atol=1e-5)
 
 
 @pytest.mark.parametrize("smooth", [1, 3])

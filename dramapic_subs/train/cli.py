@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -114,15 +115,19 @@ def _vad(out: Path, *, log=typer.echo) -> SileroVad:
     return silero_from_file(path)
 
 
-def _turns(task) -> dict:
-    """The speaker-change detector for the gender card, fitted on the same training rows."""
-    from .turn_model import fit_turn_model
+def _turns(task) -> tuple[float, dict]:
+    """The speaker-change detector for the gender card, fitted on the same training rows, and the
+    embedding refinement threshold it was scored with (:func:`~dramapic_subs.train.turn_model.refine_threshold`)."""
+    from .turn_model import fit_turn_model, refine_threshold
 
     names = [n for rep in task.inputs for n in rep.names]
-    model, info = fit_turn_model(task, names, stride=EMBED_STRIDE)  # scored on embeddings as the product makes them
+    refine = refine_threshold(task, names, stride=EMBED_STRIDE)
+    model, info = fit_turn_model(task, names, stride=EMBED_STRIDE, refine=refine)  # as the product embeds
+    typer.echo(f"  embeddings: one voiced window in {EMBED_STRIDE}, and those between two over cosine distance "
+               f"{refine:.3f}")
     typer.echo(f"  turns: {info['detector']}, change threshold {model.threshold:.2f} "
                f"({info['by_threshold'][info['chosen']]}; each detector's best: {info['detectors']})")
-    return {"turns": model.card(names), "turn_detection": _jsonable(info)}
+    return refine, {"turns": model.card(names), "turn_detection": _jsonable(info)}
 
 
 def _encoder(out: Path, *, log=typer.echo) -> SpeakerEmbedding:
@@ -218,10 +223,13 @@ def fit_cmd(
                                           cache_dir=cache / "loco", log=typer.echo)
         labels = SOUND_LABELS if task.name == SOUND_TYPE else GENDER_LABELS
         meta = {**summary, "selection": _jsonable(info), "train_windows": len(task.y)}
+        inputs = task.inputs
         if task.name == GENDER:
-            meta.update(_turns(task))
+            refine, turns = _turns(task)
+            meta.update(turns)
+            inputs = tuple(replace(r, refine=refine) if isinstance(r, SpeakerEmbedding) else r for r in inputs)
         bundle = ModelBundle(task.name, model, labels, task.inputs[0].spec, smooth=info["smooth"],
-                             inputs=task.inputs, temperature=info["temperature"], meta=meta)
+                             inputs=inputs, temperature=info["temperature"], meta=meta)
         path = save_bundle(bundle, out)
         typer.echo(f"wrote {path} ({info['chosen']})")
         if task.name == SOUND_TYPE and ablation:  # the chosen estimator without Silero's columns: what they bring
