@@ -206,6 +206,17 @@ def test_shipped_sound_model_uses_the_vad_and_gender_model_has_turns():
         assert 0.25 <= card["temperature"] <= 8
 
 
+def _stream_gated(stream, y: np.ndarray, wanted: np.ndarray, *, block: int):
+    """Push ``y`` in blocks, each window's decision told a little behind the audio, as in the pipeline."""
+    told, n = 0, len(wanted)
+    for i in range(0, len(y), block):
+        part = y[i:i + block]
+        known = min(n - 1, max(0, (i + len(part)) // SR - 2))
+        stream.push(part, wanted[told:known])
+        told = known
+    return stream.finish(wanted[told:])
+
+
 def test_gated_embeddings_follow_the_plan_and_stay_inside_each_voiced_run(data_dir):
     from dramapic_subs.embedding import EmbeddingStream, EmbeddingWindows, VoicedEmbeddingStream, embedding_plan, load_encoder
 
@@ -216,14 +227,7 @@ def test_gated_embeddings_follow_the_plan_and_stay_inside_each_voiced_run(data_d
     y = dev_audio(data_dir, "emotiontts_open_db", 10.6)
     n = GRID.n_cues(len(y))
     wanted = np.r_[wanted, np.zeros(n - len(wanted), bool)]
-    stream = VoicedEmbeddingStream(encoder, GRID, stride=2)
-    told = 0
-    for i in range(0, len(y), 30011):  # decisions arrive in pieces, behind the audio, as in the pipeline
-        block = y[i:i + 30011]
-        known = min(n - 1, max(0, (i + len(block)) // SR - 2))
-        stream.push(block, wanted[told:known])
-        told = known
-    got = stream.finish(wanted[told:])
+    got = _stream_gated(VoicedEmbeddingStream(encoder, GRID, stride=2), y, wanted, block=30011)
     full = EmbeddingStream(encoder, GRID)
     every = EmbeddingWindows.concat([full.push(y), full.finish()]).X
     assert len(got.X) == n and not got.X[~wanted].any()  # no voice, no embedding (and no cost)
@@ -251,14 +255,7 @@ def test_gated_embeddings_refine_between_neighbours_whose_voices_differ(data_dir
     assert set(range(0, n, 2)) < set(points)
     assert all(dist[p] > refine for p in range(0, n - 2, 2) if p + 1 in points)
     assert refined_points(wanted, every, stride=2, refine=None) == sorted(set(range(0, n, 2)) | {n - 1})
-    stream = VoicedEmbeddingStream(encoder, GRID, stride=2, refine=refine)
-    told = 0
-    for i in range(0, len(y), 24000):  # decisions arrive in pieces, behind the audio, as in the pipeline
-        block = y[i:i + 24000]
-        known = min(n - 1, max(0, (i + len(block)) // SR - 2))
-        stream.push(block, wanted[told:known])
-        told = known
-    got = stream.finish(wanted[told:])
+    got = _stream_gated(VoicedEmbeddingStream(encoder, GRID, stride=2, refine=refine), y, wanted, block=24000)
     want = np.zeros_like(every)
     for i, sources in enumerate(embedding_plan(wanted, stride=2, points=points)):
         mean = every[list(sources)].sum(axis=0)

@@ -259,3 +259,28 @@ def test_cached_fold_predictions_belong_to_the_weights_they_were_fitted_with(tmp
         np.testing.assert_allclose(before[:, 1], 0.5)
         np.testing.assert_allclose(after[:, 1], 0.75)
     assert len(list(tmp_path.glob("*.npy"))) == 2 * (3 + 1)  # three corpora and one in-corpus file, per weighting
+
+
+def test_refinement_threshold_and_turn_pairs_see_embeddings_as_the_product_makes_them():
+    from dramapic_subs.train.tables import Table
+    from dramapic_subs.train.turn_model import _as_product, refine_threshold
+
+    # Two 6-window clips, one voice each: unit vectors jittered around two directions.
+    rng = np.random.default_rng(0)
+    voices = np.eye(4)[[0, 1]]
+    X = np.vstack([voices[k] + 0.1 * rng.standard_normal((6, 4)) for k in (0, 1)]).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    meta = {"job": np.repeat(["0", "1"], 6), "aug": np.full(12, ""), "speaker": np.repeat(["a", "b"], 6)}
+    task = fit.Task("gender", Table(X, meta), np.repeat(["female", "male"], 6), meta["speaker"], np.ones(12),
+                    score=None, key="")
+    names = [f"spk{i}" for i in range(4)]
+    pairs = np.r_[1 - np.sum(X[0:4] * X[2:6], 1), 1 - np.sum(X[6:10] * X[8:12], 1)]
+    refine = refine_threshold(task, names, stride=2)
+    assert refine == pytest.approx(np.quantile(pairs, 0.9), abs=1e-4)
+    # Laid end to end, the voices change between windows 5 and 6: points 4 and 6 differ, so 5 keeps its own
+    # embedding; without refinement it takes the blend of 4 and 6.
+    cols = np.arange(4)
+    refined = _as_product(X, cols, 2, refine)
+    np.testing.assert_allclose(refined[5], X[5], atol=1e-6)
+    blended = _as_product(X, cols, 2, None)[5]
+    np.testing.assert_allclose(blended, (X[4] + X[6]) / np.linalg.norm(X[4] + X[6]), atol=1e-6)
