@@ -482,6 +482,12 @@ class VoicedEmbeddingStream:
     windows are wanted (in window order, as the sound model gets to them);
     the windows :func:`embedding_plan` would pick are embedded as soon as
     their samples are here, in the same decode pass as every other input.
+    With ``refine`` (a cosine distance), once two neighbouring points of a
+    run are embedded and differ by more than it, the windows between them
+    are embedded too (:func:`refined_points`): the voice may change there,
+    and a neighbour's embedding would carry the other voice. Each window
+    then takes its nearest embedded one's, as :func:`embedding_plan` with
+    the windows actually embedded.
     """
 
     def __init__(self, encoder: SpeakerEncoder, grid, *, stride: int = 1, refine: float | None = None) -> None:
