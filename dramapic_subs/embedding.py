@@ -44,6 +44,10 @@ EMBED_DIM = 256
 N_LAYERS = 3
 TARGET_DBFS = -30.0    # Resemblyzer's audio_norm_target_dBFS
 _BATCH = 128           # partials per LSTM pass: bounds the (160, batch, 1024) input-gate buffer to 84 MB
+# Windows the gated stream gathers before it runs the encoder (its samples kept meanwhile: ~1 MB per
+# 16 windows). The LSTM's steps cost per batch, not per window: one thread, ~30 ms per window alone,
+# 13 at 16, 9.5 at 64 (benchmarks/RESULTS.md, session 10).
+GATED_BATCH = 24
 ENCODER_NAME = "speaker_encoder"
 
 
@@ -500,6 +504,7 @@ class VoicedEmbeddingStream:
         self._wanted: list[bool] = []   # the decision for each window so far
         self._run_start: int | None = None  # first window of the wanted run still open
         self._todo: list[tuple[int, int]] = []  # planned (window, run) waiting for their samples
+        self._extra: list[int] = []     # windows a refinement asked for, waiting for the next batch
         self._embedded: dict[int, np.ndarray] = {}
         self._buf = np.zeros(0, np.float32)
         self._buf0 = 0                  # sample index of _buf[0]
@@ -551,19 +556,35 @@ class VoicedEmbeddingStream:
         self._run_start = None
 
     def _embed(self, final: bool) -> None:
-        batch = []
-        while self._todo:
-            window, run = self._todo[0]
-            start, end = self.grid.span(window, self.n_samples if final else None)
-            if not final and end > self.n_samples:
+        """Embed ready windows in batches of :data:`GATED_BATCH` (all that are left at the end).
+
+        A batch holds the windows a refinement asked for first, then planned
+        windows whose samples are complete. Batches of one size let the
+        allocator reuse the encoder's buffers (batches of mixed sizes grew
+        the heap by ~150 MB over 10 minutes of dialogue).
+        """
+        while True:
+            ready = []
+            for window, run in self._todo:
+                if not final and self.grid.span(window)[1] > self.n_samples:
+                    break
+                ready.append((window, run))
+            pool = [(w, None) for w in self._extra] + ready
+            if not pool or (not final and len(pool) < GATED_BATCH):
                 break
-            batch.append((window, run, start, min(end, self.n_samples)))
-            self._todo.pop(0)
-        if batch:
-            self._embedded.update(zip([k for k, *_ in batch], self._embed_spans([(a, b) for *_, a, b in batch])))
-            self._refine([(k, r) for k, r, *_ in batch])
-        # Keep what a planned window, an open run's possible last window, or a refinement may still need.
+            take = pool if final else pool[:GATED_BATCH]
+            planned = [(w, r) for w, r in take if r is not None]
+            del self._extra[:len(take) - len(planned)]
+            del self._todo[:len(planned)]
+            spans = [self.grid.span(w, self.n_samples) for w, _ in take]
+            self._embedded.update(zip([w for w, _ in take],
+                                      self._embed_spans([(a, min(b, self.n_samples)) for a, b in spans])))
+            self._refine(planned)
+        # Keep what a planned or queued window, an open run's possible last window, or a refinement may
+        # still need.
         first = self._todo[0][0] if self._todo else max(0, len(self._wanted) - 1)
+        if self._extra:
+            first = min(first, self._extra[0])
         if self.refine is not None and self._last is not None:
             first = min(first, self._last[0] + 1)
         keep_from = min(self.grid.span(first)[0], self.n_samples)
@@ -576,16 +597,12 @@ class VoicedEmbeddingStream:
         return self.encoder.embed_windows(self._buf, np.array([(a - self._buf0, b - self._buf0) for a, b in spans]))
 
     def _refine(self, points: list[tuple[int, int]]) -> None:
-        """Embed the windows between two neighbouring points of a run whose voices differ (see
-        :func:`refined_points`); their samples are still here, as they end before the later point's."""
+        """Queue for the next batch the windows between two neighbouring points of a run whose voices
+        differ (see :func:`refined_points`); their samples are here, as they end before the later point's."""
         if self.refine is None:
             return
-        between = []
         for k, run in points:
             if self._last is not None and self._last[1] == run and k - self._last[0] > 1 and \
                     cosine_distance(self._embedded[self._last[0]][None], self._embedded[k][None])[0] > self.refine:
-                between += range(self._last[0] + 1, k)
+                self._extra += range(self._last[0] + 1, k)
             self._last = (k, run)
-        if between:
-            spans = [self.grid.span(i, self.n_samples) for i in between]
-            self._embedded.update(zip(between, self._embed_spans([(a, min(b, self.n_samples)) for a, b in spans])))

@@ -236,12 +236,16 @@ def test_gated_embeddings_follow_the_plan_and_stay_inside_each_voiced_run(data_d
     np.testing.assert_allclose(got.X[2], mean / np.linalg.norm(mean), atol=1e-5)
 
 
-def test_gated_embeddings_refine_between_neighbours_whose_voices_differ(data_dir):
+@pytest.mark.parametrize("batch", [1, 3, 64])
+def test_gated_embeddings_refine_between_neighbours_whose_voices_differ(data_dir, batch, monkeypatch):
+    import dramapic_subs.embedding
     from dramapic_subs.embedding import (EmbeddingStream, EmbeddingWindows, VoicedEmbeddingStream, cosine_distance,
                                          embedding_plan, load_encoder, refined_points)
 
     # A woman then a man, no pause: one voiced run across the change. With stride 2 the window
     # between the last point of one voice and the first of the other took both's mean before.
+    # The stream embeds in batches of ``batch`` ready windows (the rest at the end): the same rows.
+    monkeypatch.setattr(dramapic_subs.embedding, "GATED_BATCH", batch)
     y = np.concatenate([dev_audio(data_dir, "emotiontts_open_db", 7.0, gender="female"),
                         dev_audio(data_dir, "librispeech_resemblyzer", 7.0, gender="male")])
     encoder = load_encoder()
