@@ -23,6 +23,7 @@ applied per span, not per file.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -430,7 +431,7 @@ class EmbeddingStream:
         return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 
-def embedding_plan(wanted: np.ndarray, *, stride: int, points=None) -> list[tuple[int, ...]]:
+def embedding_plan(wanted: np.ndarray, *, stride: int, points: Iterable[int] | None = None) -> list[tuple[int, ...]]:
     """Which embedded windows each window takes, when only ``wanted`` windows need one.
 
     Inside each run of wanted windows, every ``stride``-th window from the
