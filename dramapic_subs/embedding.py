@@ -444,8 +444,7 @@ def embedding_plan(wanted: np.ndarray, *, stride: int, points: Iterable[int] | N
     plan: list[tuple[int, ...]] = [()] * len(wanted)
     chosen = None if points is None else set(int(k) for k in points)
     for a, b in _runs(wanted):
-        run = sorted(set(range(a, b + 1, max(1, stride))) | {b}) if chosen is None else \
-            sorted(k for k in chosen if a <= k <= b)
+        run = _stride_points(a, b, stride) if chosen is None else sorted(k for k in chosen if a <= k <= b)
         for i in range(a, b + 1):
             gap = min(abs(k - i) for k in run)
             plan[i] = tuple(k for k in run if abs(k - i) == gap)
@@ -462,7 +461,7 @@ def refined_points(wanted: np.ndarray, X: np.ndarray, *, stride: int, refine: fl
     """
     points = set()
     for a, b in _runs(wanted):
-        run = sorted(set(range(a, b + 1, max(1, stride))) | {b})
+        run = _stride_points(a, b, stride)
         points.update(run)
         if refine is None:
             continue
@@ -470,6 +469,22 @@ def refined_points(wanted: np.ndarray, X: np.ndarray, *, stride: int, refine: fl
             if q - p > 1 and cosine_distance(X[p:p + 1], X[q:q + 1])[0] > refine:
                 points.update(range(p + 1, q))
     return sorted(points)
+
+
+def planned_rows(embedded, plan: list[tuple[int, ...]], *, width: int = EMBED_DIM, dtype=np.float32) -> np.ndarray:
+    """Each window's row under ``plan`` (:func:`embedding_plan`): the normalised mean of its sources'
+    embeddings (``embedded[k]``, a mapping or an array), zeros where it has none. Shape (len(plan), width)."""
+    X = np.zeros((len(plan), width), dtype)
+    for i, sources in enumerate(plan):
+        if sources:
+            mean = np.sum([embedded[k] for k in sources], axis=0)
+            X[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return X
+
+
+def _stride_points(a: int, b: int, stride: int) -> list[int]:
+    """The windows embedded in the voiced run ``a``-``b`` (inclusive): every ``stride``-th from ``a``, and ``b``."""
+    return sorted(set(range(a, b + 1, max(1, stride))) | {b})
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -530,12 +545,7 @@ class VoicedEmbeddingStream:
             self._close_run(len(self._wanted) - 1)
         self._embed(final=True)
         plan = embedding_plan(np.array(self._wanted, bool), stride=self.stride, points=self._embedded)
-        X = np.zeros((len(plan), EMBED_DIM), np.float32)
-        for i, sources in enumerate(plan):
-            if sources:
-                mean = np.sum([self._embedded[k] for k in sources], axis=0)
-                X[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-        return EmbeddingWindows(np.arange(len(plan)), X)
+        return EmbeddingWindows(np.arange(len(plan)), planned_rows(self._embedded, plan))
 
     def _decide(self, wanted: np.ndarray) -> None:
         """Plan as :func:`embedding_plan`: each run's first window, every ``stride``-th after it, its last."""

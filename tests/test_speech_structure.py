@@ -240,7 +240,7 @@ def test_gated_embeddings_follow_the_plan_and_stay_inside_each_voiced_run(data_d
 def test_gated_embeddings_refine_between_neighbours_whose_voices_differ(data_dir, batch, monkeypatch):
     import dramapic_subs.embedding
     from dramapic_subs.embedding import (EmbeddingStream, EmbeddingWindows, VoicedEmbeddingStream, cosine_distance,
-                                         embedding_plan, load_encoder, refined_points)
+                                         embedding_plan, load_encoder, planned_rows, refined_points)
 
     # A woman then a man, no pause: one voiced run across the change. With stride 2 the window
     # between the last point of one voice and the first of the other took both's mean before.
@@ -260,10 +260,7 @@ def test_gated_embeddings_refine_between_neighbours_whose_voices_differ(data_dir
     assert all(dist[p] > refine for p in range(0, n - 2, 2) if p + 1 in points)
     assert refined_points(wanted, every, stride=2, refine=None) == sorted(set(range(0, n, 2)) | {n - 1})
     got = _stream_gated(VoicedEmbeddingStream(encoder, GRID, stride=2, refine=refine), y, wanted, block=24000)
-    want = np.zeros_like(every)
-    for i, sources in enumerate(embedding_plan(wanted, stride=2, points=points)):
-        mean = every[list(sources)].sum(axis=0)
-        want[i] = mean / np.linalg.norm(mean)
+    want = planned_rows(every, embedding_plan(wanted, stride=2, points=points))
     np.testing.assert_allclose(got.X, want, atol=1e-5)
     np.testing.assert_allclose(got.X[points], every[points], atol=1e-5)
 

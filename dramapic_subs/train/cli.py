@@ -202,9 +202,9 @@ def fit_cmd(
     from . import loco
 
     wanted = {m.strip() for m in only.split(",")}
-    vad = _vad(out)
     if embed_stride < 1:
         raise typer.BadParameter(f"--embed-stride must be at least 1, got {embed_stride}")
+    vad = _vad(out)
     speaker = _encoder(out, stride=embed_stride) if GENDER in wanted else None
     try:
         inputs = _inputs(vad, speaker, gender_hop=gender_hop, sound_hop=sound_hop)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..embedding import cosine_distance, embedding_plan, refined_points
+from ..embedding import cosine_distance, embedding_plan, planned_rows, refined_points
 from ..turns import CONTEXT, VOICE_COLUMNS, TurnModel, change_scores, split_points
 from .fit import Task
 from .loco import mix_rows
@@ -82,10 +82,10 @@ def _as_product(X: np.ndarray, cols: np.ndarray, stride: int, refine: float | No
     normalised mean on a tie)."""
     out = X.copy()
     wanted = np.ones(len(X), bool)
-    points = refined_points(wanted, X[:, cols], stride=stride, refine=refine)
-    for i, sources in enumerate(embedding_plan(wanted, stride=stride, points=points)):
-        mean = X[list(sources)][:, cols].sum(axis=0)
-        out[i, cols] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    E = X[:, cols]
+    points = refined_points(wanted, E, stride=stride, refine=refine)
+    out[:, cols] = planned_rows(E, embedding_plan(wanted, stride=stride, points=points), width=len(cols),
+                                 dtype=X.dtype)
     return out
 
 
