@@ -1,8 +1,10 @@
 """Augmentation mixes kept out of the folds they would leak into: singing over instrumental music
-(labelled song), and non-speech chopped to a talker's syllable rhythm (labelled as the clip)."""
+(labelled song), non-speech chopped to a talker's syllable rhythm (labelled as the clip), and non-verbal
+vocal sounds made from a talker's vowels (labelled noise)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
@@ -128,3 +130,61 @@ def test_music_floor_drops_only_speech_over_quiet_music(data_dir):
     assert 0 < len(every) - len(floored) < 200
     assert any(j.mix is not None and category[j.mix.bed] == "music" for j in floored)  # louder speech stays
     assert any(j.mix is not None and j.mix.snr_db < 6.0 for j in floored)  # as does speech over noise
+
+
+def test_vocal_mixes_are_the_talkers_rows_labelled_noise_and_leave_the_other_jobs_alone(data_dir):
+    rows = read_manifest(data_dir, "train")
+    row = {r["path"]: r for r in rows}
+    before = plan_jobs(rows, augment_mixes=40, rhythm_mixes=60)
+    jobs = plan_jobs(rows, augment_mixes=40, rhythm_mixes=60, vocal_mixes=90)
+    assert jobs[:len(before)] == before  # appended, from their own generator: cached jobs keep their keys
+    vocal = jobs[len(before):]
+    assert len(vocal) == 90 and all(isinstance(j.mix, augment.VocalSpec) for j in vocal)
+    assert all(row[j.row["path"]]["category"] == "speech" and j.row["path"] == j.mix.clip == j.mix.bed for j in vocal)
+    # Not talking: noise, and no gender for the gender model to learn from.
+    assert {j.row["category"] for j in vocal} == {"noise"} and {j.row["gender"] for j in vocal} == {""}
+    assert {j.mix.kind for j in vocal} == set(augment.VOCAL_KINDS)
+    assert {_meta_value(j, "aug").split(":")[0] for j in vocal} == {"mix-vocal"}
+    assert all(row[j.row["path"]]["category"] == "speech" for j in vocal)  # the manifest's rows untouched
+    assert plan_jobs(rows, augment_mixes=40, rhythm_mixes=60, vocal_mixes=90) == jobs  # seeded
+
+
+def test_a_held_out_speech_corpus_leaves_its_vocal_sounds_out_of_training(data_dir, monkeypatch):
+    jobs = plan_jobs(read_manifest(data_dir, "train"), augment_mixes=0, vocal_mixes=150)
+    seen, meta = _folds(jobs, monkeypatch)
+    lent = {fit.corpus_of(j.row["source"]) for j in jobs if j.mix is not None}
+    assert {"emotiontts", "librispeech"} <= lent
+    for corpus in lent:
+        assert any(jobs[i].mix is not None for i in seen[corpus])  # other talkers' vowels still train it
+        assert not any(jobs[i].mix is not None and fit.corpus_of(jobs[i].row["source"]) == corpus
+                       for i in seen[corpus])
+
+
+def _envelope_period_s(y: np.ndarray, *, sr: int) -> float:
+    """The strongest period of ``y``'s loudness contour between 0.1 and 0.5 s."""
+    env = augment.loudness_contour(y, sr=sr)[::160]  # 10 ms steps
+    env = env - env.mean()
+    ac = np.correlate(env, env, mode="full")[len(env) - 1:]
+    return (10 + int(np.argmax(ac[10:50]))) / 100
+
+
+@pytest.mark.parametrize("kind", sorted(set(augment.VOCAL_KINDS)))
+def test_vocal_sounds_are_made_of_the_talkers_voice_at_its_power(data_dir, kind):
+    from dramapic_subs.media import read_audio
+
+    talker = read_audio(data_dir / next(r["path"] for r in read_manifest(data_dir, "train")
+                                        if r["source"].startswith("librispeech")), sr=16000)
+    outs = [augment.vocalise(talker, sr=16000, kind=kind, rng=np.random.default_rng(seed)) for seed in range(3)]
+    for out in outs:
+        assert 2.0 <= len(out) / 16000 <= 4.0 and np.isfinite(out).all()
+        # Same active power as the talker: the mixes' gains mean what the other mixes' do.
+        assert abs(augment._active_power(out) / augment._active_power(talker) - 1) < 1e-3
+    assert not np.array_equal(outs[0], outs[1])  # seeded, and each seed its own
+    if kind == "laugh":  # "ha"s at 4-6 a second
+        assert all(0.15 <= _envelope_period_s(out, sr=16000) <= 0.26 for out in outs)
+
+
+def test_no_vowel_no_vocal_sound():
+    noise = np.random.default_rng(0).standard_normal(16000 * 3).astype(np.float32) * 0.1
+    out = augment.vocalise(noise, sr=16000, kind="laugh", rng=np.random.default_rng(0))
+    assert len(out) == 32000 and not out.any()  # silent: the training tables drop silent windows

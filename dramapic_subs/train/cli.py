@@ -68,12 +68,15 @@ MUSIC_FLOOR_DB = 10.0
 # 0.893; in corpus macro F1 0.805 -> 0.816, speech vs rest 0.990 -> 0.992, music and song called speech
 # 2.2% -> 1.8%, animal calls 8.9% -> 4.6%.
 RHYTHM_MIXES = 1500
+# Laughs, grunts, clicks, cries and sighs made from the pool's talkers' vowels, labelled noise (hard negatives).
+VOCAL_MIXES = 0
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
 def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None, quiet: bool, song_mixes: int = 0,
-            music_floor_db: float | None = None, rhythm_mixes: int = 0, specs: tuple[FeatureSpec, ...] | None = None,
+            music_floor_db: float | None = None, rhythm_mixes: int = 0, vocal_mixes: int = 0,
+            specs: tuple[FeatureSpec, ...] | None = None,
             vad: SileroVad | None = None,
             speaker: SpeakerEmbedding | None = None) -> tuple[dict, float, list[dict]]:
     """Feature tables of a split (see :func:`~dramapic_subs.train.tables.build_tables`), seconds taken, manifest rows.
@@ -82,7 +85,7 @@ def _tables(data: Path, split: str, *, mixes: int, jobs: int, cache: Path | None
     """
     rows = read_manifest(data, split)
     plan = plan_jobs(rows, augment_mixes=mixes, song_mixes=song_mixes, music_floor_db=music_floor_db,
-                     rhythm_mixes=rhythm_mixes)
+                     rhythm_mixes=rhythm_mixes, vocal_mixes=vocal_mixes)
     if specs is None:
         specs = _spectral_specs(rep for reps in _inputs(None, None).values() for rep in reps)
     t0 = time.perf_counter()
@@ -101,7 +104,7 @@ def _fit_mixes(meta: dict) -> dict:
     predictions are that model's.
     """
     return {"song_mixes": int(meta.get("song_mixes", 0)), "music_floor_db": meta.get("music_floor_db"),
-            "rhythm_mixes": int(meta.get("rhythm_mixes", 0))}
+            "rhythm_mixes": int(meta.get("rhythm_mixes", 0)), "vocal_mixes": int(meta.get("vocal_mixes", 0))}
 
 
 def _vad(out: Path, *, log=typer.echo) -> SileroVad:
@@ -183,6 +186,8 @@ def fit_cmd(
     music_floor_db: float = typer.Option(MUSIC_FLOOR_DB, help="Leave out speech-over-music mixes below this SNR (dB; 0: keep them all)."),
     rhythm_mixes: int = typer.Option(RHYTHM_MIXES, help="Music, noise and nature clips chopped to a talker's "
                                                         "syllable rhythm, labelled as the clip."),
+    vocal_mixes: int = typer.Option(VOCAL_MIXES, help="Laughs, grunts, clicks, cries and sighs made from "
+                                                      "talkers' vowels, labelled noise."),
     jobs: int = typer.Option(-1, help="Parallel workers (joblib; -1: all cores)."),
     sound_candidates: str = typer.Option("hgb", help="Sound-type estimators compared out of corpus (also: "
                                                     "hgb_sub, logreg, vote, mlp)."),
@@ -213,7 +218,8 @@ def fit_cmd(
     # Only the spectral tables the rebuilt models read: --only gender need not touch the sound model's.
     specs = _spectral_specs(rep for name in (SOUND_TYPE, GENDER) if name in wanted for rep in inputs[name])
     # Recorded in the cards as they are passed, so _fit_mixes can rebuild these rows from a card.
-    mix_settings = {"song_mixes": song_mixes, "music_floor_db": music_floor_db, "rhythm_mixes": rhythm_mixes}
+    mix_settings = {"song_mixes": song_mixes, "music_floor_db": music_floor_db, "rhythm_mixes": rhythm_mixes,
+                    "vocal_mixes": vocal_mixes}
     tables, seconds, rows = _tables(data, "train", mixes=mixes, jobs=jobs, cache=cache, quiet=quiet, **mix_settings,
                                     specs=specs, vad=vad if SOUND_TYPE in wanted else None, speaker=speaker)
     n_rows = len(next(iter(tables.values())))

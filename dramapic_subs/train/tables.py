@@ -44,7 +44,7 @@ class Job:
     """One item to featurize: a manifest file, or a mix of two."""
 
     row: dict
-    mix: augment.MixSpec | augment.RhythmSpec | None = None
+    mix: augment.MixSpec | augment.RhythmSpec | augment.VocalSpec | None = None
     gain_db: float = 0.0
 
 
@@ -103,9 +103,9 @@ def read_manifest(data_dir: Path, split: str) -> list[dict]:
 
 
 def plan_jobs(rows: list[dict], *, augment_mixes: int, song_mixes: int = 0, music_floor_db: float | None = None,
-              rhythm_mixes: int = 0, seed: int = 0) -> list[Job]:
-    """Every file (with a random gain when augmenting), the speech-over-bed mixes, the song mixes, then the
-    rhythm mixes.
+              rhythm_mixes: int = 0, vocal_mixes: int = 0, seed: int = 0) -> list[Job]:
+    """Every file (with a random gain when augmenting), the speech-over-bed mixes, the song mixes, the
+    rhythm mixes, then the non-verbal vocal sounds.
 
     Parameters
     ----------
@@ -123,6 +123,9 @@ def plan_jobs(rows: list[dict], *, augment_mixes: int, song_mixes: int = 0, musi
     rhythm_mixes : int
         Music, noise and nature clips chopped to a speech clip's syllable rhythm, labelled as the clip
         (:class:`~dramapic_subs.train.augment.RhythmSpec`), from a generator of their own, after the others.
+    vocal_mixes : int
+        Laughs, grunts, clicks, cries and sighs made from a speech clip's vowels, labelled noise
+        (:class:`~dramapic_subs.train.augment.VocalSpec`), from a generator of their own, last.
     seed : int
         Seed of the gains and of both mix plans.
     """
@@ -155,6 +158,11 @@ def plan_jobs(rows: list[dict], *, augment_mixes: int, song_mixes: int = 0, musi
     if rhythm_mixes and talkers and clips:
         for spec in augment.plan_rhythms(clips, talkers, n=rhythm_mixes, seed=seed + 3):
             jobs.append(Job(dict(by_path[spec.clip]), mix=spec))
+    if vocal_mixes and talkers:
+        for spec in augment.plan_vocals(talkers, n=vocal_mixes, seed=seed + 4):
+            # The talker's row (its corpus, for leave-one-corpus-out), but not talking: noise, no gender.
+            row = {**by_path[spec.clip], "category": "noise", "label": f"vocal: {spec.kind}", "gender": ""}
+            jobs.append(Job(row, mix=spec))
     return jobs
 
 
@@ -176,11 +184,18 @@ def _load_signal(job: Job, data_dir: Path, ffmpeg: str) -> np.ndarray:
         return augment.gain(y, job.gain_db) if job.gain_db else y
     m = job.mix
     rng = np.random.default_rng(m.seed)
+    if isinstance(m, augment.VocalSpec):
+        return _finish_chain(augment.vocalise(y, sr=SR, kind=m.kind, rng=rng), m, rng, ffmpeg)
     other = read_audio(data_dir / m.bed, sr=SR, ffmpeg=ffmpeg)
     if isinstance(m, augment.RhythmSpec):
         y = augment.impose_rhythm(y, other, sr=SR, floor=m.floor, offset=int(m.donor_offset_s * SR))
     else:
         y = augment.mix_at_snr(y, other, snr_db=m.snr_db, offset=int(m.bed_offset_s * SR))
+    return _finish_chain(y, m, rng, ffmpeg)
+
+
+def _finish_chain(y: np.ndarray, m, rng: np.random.Generator, ffmpeg: str) -> np.ndarray:
+    """A mix's playback chain: band limit, gain, lossy codec."""
     y = augment.band_limit(y, sr=SR, kind=m.band, rng=rng)
     y = augment.gain(y, m.gain_db)
     if m.codec:
@@ -301,6 +316,7 @@ def _meta_value(job: Job, col: str) -> str:
     if col == "aug":
         if job.mix is None:
             return "gain" if job.gain_db else ""
-        kind = "mix-rhythm" if isinstance(job.mix, augment.RhythmSpec) else "mix"  # both start "mix": not scored
+        # All start "mix": not scored.
+        kind = {augment.RhythmSpec: "mix-rhythm", augment.VocalSpec: "mix-vocal"}.get(type(job.mix), "mix")
         return f"{kind}:{job.mix.band}:{job.mix.codec}"
     return job.row.get(col, "")
