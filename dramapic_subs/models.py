@@ -25,6 +25,7 @@ from .checksums import sha256_file
 from .errors import ModelError
 from .features import FeatureSpec
 from .representations import Representation, Spectral, from_card, spec_from_card
+from .smoothing import ChangeRule, smooth_probabilities, stretches
 
 MODELS_ENV = "DRAMAPIC_MODELS"
 SOUND_TYPE = "sound_type"
@@ -47,6 +48,9 @@ class ModelBundle:
         n_fft, frame hop and sample rate the features must be computed with.
     smooth : int
         Width in windows of the centred moving average over probabilities.
+    change : ChangeRule or None
+        Where the moving average stops: the sound changes between two
+        windows (see :mod:`dramapic_subs.smoothing`). None: it never stops.
     meta : dict
         Training summary, scores and library versions (free-form, JSON).
     inputs : tuple of Representation
@@ -65,10 +69,16 @@ class ModelBundle:
     meta: dict = field(default_factory=dict)
     inputs: tuple[Representation, ...] = ()
     temperature: float = 1.0
+    change: ChangeRule | None = None
 
     def __post_init__(self) -> None:
         if not self.inputs:
             self.inputs = (Spectral(self.spec),)
+        if self.change is not None:
+            missing = [c for c in self.change.columns if c not in self.feature_names]
+            if missing:
+                raise ModelError(f"{self.name}: smoothing compares columns the model does not take: "
+                                 f"{', '.join(missing)}")
 
     @property
     def feature_names(self) -> list[str]:
@@ -90,11 +100,20 @@ class ModelBundle:
     def predict_windows(self, X: np.ndarray, *, silent: np.ndarray) -> np.ndarray:
         """:meth:`predict_proba` of the windows that are not ``silent``; NaN rows for the silent ones.
 
-        Not smoothed (see :func:`smooth_probabilities`, which skips the NaN rows).
+        Not smoothed (see :meth:`smooth_windows`, which skips the NaN rows).
         """
         proba = np.full((len(X), len(self.labels)), np.nan)
         proba[~silent] = self.predict_proba(X[~silent])
         return proba
+
+    def smooth_windows(self, proba: np.ndarray, X: np.ndarray, *, silent: np.ndarray) -> np.ndarray:
+        """``proba`` (rows of :meth:`predict_windows` for the windows of ``X``) averaged over ``smooth``
+        neighbouring windows, inside each stretch of one sound if the bundle has a change rule."""
+        stretch = None
+        if self.change is not None and self.smooth > 1:
+            stretch = stretches(self.change.standardised(X, self.feature_names), valid=~silent,
+                                threshold=self.change.threshold)
+        return smooth_probabilities(proba, width=self.smooth, valid=~silent, stretch=stretch)
 
 
 def calibrate(proba: np.ndarray, *, temperature: float) -> np.ndarray:
@@ -108,8 +127,8 @@ def calibrate(proba: np.ndarray, *, temperature: float) -> np.ndarray:
 
 
 # Card keys that describe the bundle itself; the rest is ``ModelBundle.meta``.
-_CARD_KEYS = {"name", "format", "labels", "n_fft", "hop", "sr", "features", "smooth", "sha256", "inputs",
-              "temperature"}
+_CARD_KEYS = {"name", "format", "labels", "n_fft", "hop", "sr", "features", "smooth", "smooth_change", "sha256",
+              "inputs", "temperature"}
 
 
 def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
@@ -148,6 +167,7 @@ def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
         "inputs": [rep.card() for rep in bundle.inputs],
         "temperature": bundle.temperature,
         "smooth": bundle.smooth,
+        **({"smooth_change": bundle.change.card()} if bundle.change is not None else {}),
         "sha256": sha256_file(blob),
         **{k: v for k, v in bundle.meta.items() if k not in _CARD_KEYS},
     }
@@ -236,6 +256,7 @@ def bundle_from_card(card: dict, estimator: Any, *, directory: Path) -> ModelBun
             meta={k: v for k, v in card.items() if k not in _CARD_KEYS},
             inputs=inputs,
             temperature=float(card.get("temperature", 1.0)),
+            change=ChangeRule.from_card(card["smooth_change"]) if "smooth_change" in card else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"model card of '{card.get('name', '?')}' lacks or garbles {exc}") from None
@@ -275,35 +296,3 @@ def default_models_dir() -> Path:
     if spec is not None and spec.submodule_search_locations:
         return Path(list(spec.submodule_search_locations)[0])
     return Path(__file__).resolve().parent.parent / "models"
-
-
-def smooth_probabilities(proba: np.ndarray, *, width: int, valid: np.ndarray) -> np.ndarray:
-    """Centred moving average of probabilities over neighbouring valid windows.
-
-    Silent windows neither receive nor contribute probability mass, so a
-    pause does not drag the neighbouring speech towards its own guess.
-
-    Parameters
-    ----------
-    proba : np.ndarray, shape (n, k)
-    width : int
-        Odd number of windows averaged; 1 means no smoothing.
-    valid : np.ndarray of bool, shape (n,)
-        Windows that were classified (not silent).
-    """
-    if width <= 1 or len(proba) == 0:
-        return proba
-    half = width // 2
-    kernel = np.ones(2 * half + 1)
-    mask = valid.astype(float)
-    masked = np.where(valid[:, None], proba, 0.0)  # NaN rows of silent windows must not spread
-    n = len(proba)
-
-    def window_sum(x: np.ndarray) -> np.ndarray:  # "same" breaks when n < width
-        return np.convolve(x, kernel, mode="full")[half:half + n]
-
-    num = np.stack([window_sum(masked[:, j]) for j in range(proba.shape[1])], axis=1)
-    den = window_sum(mask)[:, None]
-    out = np.where(den > 0, num / np.maximum(den, 1e-12), proba)
-    out[~valid] = proba[~valid]
-    return out

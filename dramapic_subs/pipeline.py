@@ -20,7 +20,7 @@ from . import captions, index, plot, review
 from .errors import DramapicError, MediaError, ParameterError
 from .features import SILENCE_FLOOR_DB
 from .media import MediaInfo, find_ffmpeg, iter_audio, probe, thumbnail
-from .models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, smooth_probabilities
+from .models import GENDER, SOUND_TYPE, ModelBundle, load_bundle
 from .placement import Placement
 from .progress import Progress
 from .representations import shared_inputs
@@ -206,7 +206,7 @@ def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarr
 
 
 def _predict(model: ModelBundle, X: np.ndarray, silent: np.ndarray) -> ModelOutput:
-    proba = smooth_probabilities(model.predict_windows(X, silent=silent), width=model.smooth, valid=~silent)
+    proba = model.smooth_windows(model.predict_windows(X, silent=silent), X, silent=silent)
     return ModelOutput(model.name, model.version, model.labels, model.spec.n_fft, model.spec.hop,
                        model.smooth, proba)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import ModelError
 from .features import SILENCE_FLOOR_DB
-from .models import ModelBundle, smooth_probabilities
+from .models import ModelBundle
 from .result import Analysis, ModelOutput
 
 VOICE_LABELS = ("speech", "song")
@@ -114,6 +114,7 @@ class VoiceGate:
         self._pending: dict[Hashable, list[np.ndarray]] = {rep.key: [] for rep in self.inputs}
         self._pending_level: list[np.ndarray] = []
         self._proba = np.zeros((0, len(sound.labels) if sound is not None else 0))
+        self._X = np.zeros((0, len(sound.feature_names) if sound is not None else 0))  # smoothing's change rule reads them
         self._silent = np.zeros(0, bool)
         self._activity: np.ndarray | None = None  # Silero's peak per window, if the sound model takes it
         self._tail0 = 0        # window index of _proba[0]
@@ -132,14 +133,15 @@ class VoiceGate:
         if upto <= self.n_decided:
             return np.zeros(0, bool)
         if self.sound is not None:
-            proba = smooth_probabilities(self._proba, width=self.sound.smooth, valid=~self._silent)
+            proba = self.sound.smooth_windows(self._proba, self._X, silent=self._silent)
             likely = _likely(proba, self.sound.labels, self._silent, self._activity)
         else:
             likely = ~self._silent
         decided = likely[self.n_decided - self._tail0:upto - self._tail0]
         self.n_decided = upto
         drop = max(0, self.n_decided - self.half - self._tail0)  # no later smoothing reaches them
-        self._proba, self._silent, self._tail0 = self._proba[drop:], self._silent[drop:], self._tail0 + drop
+        self._proba, self._X, self._silent = self._proba[drop:], self._X[drop:], self._silent[drop:]
+        self._tail0 += drop
         if self._activity is not None:
             self._activity = self._activity[drop:]
         return decided
@@ -161,8 +163,9 @@ class VoiceGate:
             if activity is not None:
                 self._activity = activity if self._activity is None else np.concatenate([self._activity, activity])
         else:
-            proba = np.zeros((ready, 0))
+            X = proba = np.zeros((ready, 0))
         self._proba = np.vstack([self._proba, proba])
+        self._X = np.vstack([self._X, X])
         self._silent = np.concatenate([self._silent, silent])
         self._pending = {key: [c[ready:]] for key, c in cols.items()}
         self._pending_level = [level[ready:]]

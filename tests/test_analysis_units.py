@@ -6,7 +6,7 @@ import pytest
 
 from dramapic_subs.errors import ParameterError
 from dramapic_subs.features import FeatureSpec, StreamFeaturizer, WindowFeatures, feature_names, featurize
-from dramapic_subs.models import smooth_probabilities
+from dramapic_subs.smoothing import smooth_probabilities
 from dramapic_subs.windows import make_grid
 
 from .conftest import SR, tone, white_noise

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dramapic_subs.models import SOUND_TYPE, calibrate, load_bundle, smooth_probabilities
+from dramapic_subs.models import SOUND_TYPE, calibrate, load_bundle
 from dramapic_subs.train import fit as fitting
 from dramapic_subs.train import loco
 from dramapic_subs.train.cli import DEFAULT_CACHE, _fit_mixes, _spectral_specs, _tables
@@ -54,10 +54,10 @@ def _voice(task, raw: np.ndarray, model, peak: np.ndarray) -> tuple[np.ndarray, 
     ok = loco.scored(task, raw)
     labels = list(np.unique(task.y))
     proba = calibrate(raw[ok], temperature=model.temperature)
-    clip = task.table.meta["job"][ok]
+    clip, X = task.table.meta["job"][ok], task.table.X[ok]
     for j in np.unique(clip):  # smooth within a clip, never across two
         rows = clip == j
-        proba[rows] = smooth_probabilities(proba[rows], width=model.smooth, valid=np.ones(rows.sum(), bool))
+        proba[rows] = model.smooth_windows(proba[rows], X[rows], silent=np.zeros(rows.sum(), bool))
     cols = [labels.index(lab) for lab in VOICE_LABELS]
     return proba[:, cols].sum(axis=1), peak[ok], task.y[ok]
 

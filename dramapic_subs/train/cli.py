@@ -24,6 +24,7 @@ from ..errors import ModelError, ParameterError
 from ..features import BASE_FEATURES, FeatureSpec
 from ..models import GENDER, SOUND_TYPE, ModelBundle, load_bundle, save_bundle
 from ..progress import Progress
+from ..smoothing import ChangeRule
 from ..representations import (
     SileroVad,
     SpeakerEmbedding,
@@ -246,7 +247,8 @@ def fit_cmd(
             refine, turns = _turns(task, stride=embed_stride)
             meta.update(turns)
             inputs = tuple(replace(r, refine=refine) if isinstance(r, SpeakerEmbedding) else r for r in inputs)
-        bundle = ModelBundle(task.name, model, labels, task.inputs[0].spec, smooth=info["smooth"],
+        change = ChangeRule.from_card(info["smooth_change"]) if info.get("smooth_change") else None
+        bundle = ModelBundle(task.name, model, labels, task.inputs[0].spec, smooth=info["smooth"], change=change,
                              inputs=inputs, temperature=info["temperature"], meta=meta)
         path = save_bundle(bundle, out)
         typer.echo(f"wrote {path} ({info['chosen']})")

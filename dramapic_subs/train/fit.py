@@ -17,7 +17,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..models import smooth_probabilities
+from ..smoothing import ChangeRule, smooth_probabilities, stretches
 from ..representations import SpeakerEmbedding, Spectral
 from .report import gender_scores, sound_scores
 from .tables import SPEAKER, VAD, Table, spectral_key
@@ -76,6 +76,11 @@ class Task:
     key: str  # the score that picks the winner
     inputs: tuple = ()  # the representations whose columns ``table.X`` holds, in order
 
+    def where(self, rows: np.ndarray) -> "Task":
+        """The same task on ``rows`` (bool) only."""
+        return Task(self.name, self.table.where(rows), self.y[rows], self.groups[rows], self.weights[rows],
+                    self.score, self.key, self.inputs)
+
 
 def balanced_weights(y: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Each class weighs the same; inside a class a big source counts ~sqrt(size).
@@ -107,27 +112,74 @@ def corpus_of(source: str) -> str:
     return source.split("_")[0]
 
 
-def choose_smoothing(task: Task, proba: np.ndarray, *, widths=(1, 3, 5, 7), orders: int = 5, seed: int = 0) -> tuple[int, dict]:
-    """Pick the moving-average width on out-of-corpus probabilities laid end to end.
+# Where the moving average may stop (smoothing.ChangeRule): rms difference of the standardised spectral
+# means of two neighbouring windows. Within a clip of the pool half of such differences are under 0.3 and
+# 95% under 0.8; across a cut between two clips three quarters are over 1.0.
+CHANGE_THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
+
+
+def change_columns(task: Task) -> list[str]:
+    """The columns a smoothing change rule compares: the spectral means of the task's first input."""
+    return [n for n in task.inputs[0].names if n.endswith("_mean")] if task.inputs else []
+
+
+def choose_smoothing(task: Task, proba: np.ndarray, *, stats: tuple[np.ndarray, np.ndarray] | None = None,
+                     widths=(1, 3, 5, 7, 9, 11), thresholds=CHANGE_THRESHOLDS, orders: int = 5,
+                     seed: int = 0) -> tuple[int, ChangeRule | None, dict]:
+    """Pick the moving-average width, and where it stops, on out-of-corpus probabilities laid end to end.
 
     Clips are concatenated in random orders (hard cuts between them, as in an
-    edited programme), smoothed as the product does, and scored; the width
-    with the best mean score wins.
+    edited programme), smoothed as the product does, and scored
+    (:func:`end_to_end_scores`); the setting with the best mean score wins.
+    Each width is tried over the whole run and stopping at each of
+    ``thresholds`` (:class:`~dramapic_subs.smoothing.ChangeRule` on
+    :func:`change_columns`, standardised by ``stats``: mean and scale, by
+    default those of ``task``'s rows).
+
+    Returns
+    -------
+    width : int
+    rule : ChangeRule or None
+    scores : dict
+        Mean score (``task.key``) per setting: ``"5"`` (no stop) or ``"5/0.7"``.
+    """
+    columns = change_columns(task)
+    idx = [task.inputs[0].names.index(c) for c in columns] if columns else []
+    mean, scale = stats if stats is not None else (task.table.X[:, idx].mean(axis=0), task.table.X[:, idx].std(axis=0))
+    rules: dict[str, ChangeRule | None] = {"": None}
+    if columns:
+        rules.update({f"/{t:g}": ChangeRule(tuple(columns), mean, np.maximum(scale, 1e-9), t) for t in thresholds})
+    settings = {f"{w}{suffix}": (w, rule) for w in widths for suffix, rule in
+                (rules.items() if w > 1 else [("", None)])}
+    scores = {name: end_to_end_scores(task, proba, width=w, rule=rule, orders=orders, seed=seed)[task.key]
+              for name, (w, rule) in settings.items()}
+    best = max(scores, key=scores.get)
+    return settings[best][0], settings[best][1], scores
+
+
+def end_to_end_scores(task: Task, proba: np.ndarray, *, width: int, rule: ChangeRule | None, orders: int = 5,
+                      seed: int = 0) -> dict[str, float]:
+    """``task``'s scores (each a mean over ``orders`` runs) of its clips concatenated in random orders and
+    smoothed over ``width`` windows, stopping where ``rule`` says (None: never).
+
+    ``proba`` columns are in sorted label order (scikit-learn's ``classes_``).
     """
     labels = np.unique(task.y)
     jobs = task.table.meta["job"]
     starts = np.flatnonzero(np.r_[True, jobs[1:] != jobs[:-1]])
     clips = np.split(np.arange(len(jobs)), starts[1:])
-    rng = np.random.default_rng(seed)
-    scores: dict[int, float] = {}
-    for w in widths:
-        vals = []
-        for _ in range(orders):
-            order = np.concatenate([clips[i] for i in rng.permutation(len(clips))])
-            smoothed = smooth_probabilities(proba[order], width=w, valid=np.ones(len(order), bool))
-            vals.append(task.score(task.y[order], labels[smoothed.argmax(axis=1)])[task.key])
-        scores[w] = float(np.mean(vals))
-    return max(scores, key=scores.get), scores
+    rng = np.random.default_rng(seed)  # the same orders for every setting
+    Z = rule.standardised(task.table.X, [n for rep in task.inputs for n in rep.names]) if rule else None
+    vals: dict[str, list[float]] = {}
+    for _ in range(orders):
+        order = np.concatenate([clips[i] for i in rng.permutation(len(clips))])
+        valid = np.ones(len(order), bool)
+        stretch = None if rule is None else stretches(Z[order], valid=valid, threshold=rule.threshold)
+        smoothed = smooth_probabilities(proba[order], width=width, valid=valid, stretch=stretch)
+        for k, v in task.score(task.y[order], labels[smoothed.argmax(axis=1)]).items():
+            if isinstance(v, (int, float)):
+                vals.setdefault(k, []).append(float(v))
+    return {k: float(np.mean(v)) for k, v in vals.items()}
 
 
 def sound_task(table: Table, inputs: tuple = ()) -> Task:

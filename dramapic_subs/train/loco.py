@@ -223,6 +223,7 @@ def select_and_fit(task: Task, *, names: list[str], cache_dir: Path | None,
     info : dict
         ``chosen``, ``loco`` (each candidate's pooled scores), ``per_corpus``
         (the winner's), ``temperature``, ``calibration_views``, ``smooth``,
+        ``smooth_change`` (a :class:`~dramapic_subs.smoothing.ChangeRule`'s card, or None),
         ``smoothing_loco`` and ``reliability`` (out of corpus, ``before``/``after`` calibration).
     """
     from .calibration import reliability
@@ -243,13 +244,13 @@ def select_and_fit(task: Task, *, names: list[str], cache_dir: Path | None,
     heard = in_corpus_proba(task, cands[best], name=best, cache_dir=cache_dir, log=log)
     temperature, views = two_view_temperature(task, probas[best], heard)
     calibrated = calibrate(probas[best][ok], temperature=temperature)
-    sub = Task(task.name, task.table.where(ok), task.y[ok], task.groups[ok], task.weights[ok], task.score,
-               task.key, task.inputs)
-    smooth, by_width = choose_smoothing(sub, calibrated)
-    log(f"  {task.name}: chose {best}, temperature {temperature:.2f}, smoothing width {smooth}")
+    smooth, change, by_setting = choose_smoothing(task.where(ok), calibrated)
+    stops = f", stopping where the sound changes by {change.threshold:g}" if change is not None else ""
+    log(f"  {task.name}: chose {best}, temperature {temperature:.2f}, smoothing width {smooth}{stops}")
     model = fit_weighted(clone(cands[best]), task.table.X, task.y, task.weights)
     info = {"chosen": best, "loco": scores, "per_corpus": per_corpus(task, probas[best]),
-            "temperature": temperature, "calibration_views": views, "smooth": smooth, "smoothing_loco": by_width,
+            "temperature": temperature, "calibration_views": views, "smooth": smooth,
+            "smooth_change": change.card() if change is not None else None, "smoothing_loco": by_setting,
             "reliability": {"before": reliability(probas[best][ok], y_idx),
                             "after": reliability(calibrated, y_idx)}}
     return model, info

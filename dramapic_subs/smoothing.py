@@ -1,0 +1,135 @@
+"""Smoothing of per-window probabilities over time, inside stretches of one sound.
+
+A centred moving average steadies a model's answer over a scene (a sung
+line whose every third window reads as speech, a bird call in a forest), but
+across a cut it blurs two scenes into each other: out of corpus, clips laid
+end to end with hard cuts between them scored worse smoothed than not. So
+the average stops where the sound changes: between two neighbouring
+classified windows whose spectral means (standardised) differ by more than a
+threshold, set by the training command on out-of-corpus predictions
+(:class:`ChangeRule`), at a pause of a whole window, and around a window
+that straddles a change (:func:`stretches`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ModelError
+
+
+@dataclass(frozen=True)
+class ChangeRule:
+    """Where the sound changes between two neighbouring windows.
+
+    Attributes
+    ----------
+    columns : tuple of str
+        Feature columns compared (names in the model's input).
+    mean, scale : np.ndarray, shape (len(columns),)
+        Their standardisation, from the training rows.
+    threshold : float
+        Root-mean-square difference of the standardised columns above which
+        two neighbouring windows are in different stretches.
+    """
+
+    columns: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    threshold: float
+
+    def card(self) -> dict:
+        return {"columns": list(self.columns), "mean": [float(v) for v in self.mean],
+                "scale": [float(v) for v in self.scale], "threshold": float(self.threshold)}
+
+    @staticmethod
+    def from_card(card: dict) -> "ChangeRule":
+        try:
+            rule = ChangeRule(tuple(card["columns"]), np.asarray(card["mean"], float),
+                              np.asarray(card["scale"], float), float(card["threshold"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"bad smoothing change rule in the model card ({exc})") from None
+        if not (len(rule.columns) == len(rule.mean) == len(rule.scale)) or not np.all(rule.scale > 0):
+            raise ModelError("bad smoothing change rule in the model card (columns, mean and scale disagree)")
+        return rule
+
+    def standardised(self, X: np.ndarray, names: list[str]) -> np.ndarray:
+        """The rule's columns of ``X`` (columns named ``names``), standardised."""
+        missing = [c for c in self.columns if c not in names]
+        if missing:
+            raise ModelError(f"smoothing change rule needs columns the model lacks: {', '.join(missing)}")
+        idx = [names.index(c) for c in self.columns]
+        return (X[:, idx] - self.mean) / self.scale
+
+
+def change_distances(Z: np.ndarray) -> np.ndarray:
+    """Root-mean-square difference between each row of ``Z`` and the next, shape (len(Z) - 1,)."""
+    if len(Z) < 2:
+        return np.zeros(0)
+    return np.sqrt(np.mean((Z[1:] - Z[:-1]) ** 2, axis=1))
+
+
+def stretches(Z: np.ndarray, *, valid: np.ndarray, threshold: float) -> np.ndarray:
+    """Stretch number of each window (non-decreasing ints, shape (n,)) for :func:`smooth_probabilities`.
+
+    Over the valid windows, a new stretch starts
+
+    - at a window that differs from the valid one before it by more than
+      ``threshold`` (see :func:`change_distances`): the sound changed;
+    - after a silent window: a pause of a whole window parts two scenes more
+      often than it parts two lines of one;
+    - around a window whose two valid neighbours differ by more than
+      ``threshold``: a window that straddles a cut holds some of each side
+      and may be close enough to both, so it is averaged with neither.
+
+    Silent windows keep the number of the window before them; they take no part in any average.
+    """
+    idx = np.flatnonzero(valid)
+    starts = np.zeros(len(valid), bool)
+    if len(idx) > 1:
+        new = np.zeros(len(idx), bool)
+        new[1:] = (change_distances(Z[idx]) > threshold) | (np.diff(idx) > 1)
+        across = np.zeros(len(idx), bool)  # the valid neighbours on either side differ
+        across[1:-1] = np.sqrt(np.mean((Z[idx[2:]] - Z[idx[:-2]]) ** 2, axis=1)) > threshold
+        new |= across
+        new[1:] |= across[:-1]
+        starts[idx[1:]] = new[1:]
+    return np.cumsum(starts)
+
+
+def smooth_probabilities(proba: np.ndarray, *, width: int, valid: np.ndarray,
+                         stretch: np.ndarray | None = None) -> np.ndarray:
+    """Centred moving average of probabilities over neighbouring valid windows of the same stretch.
+
+    Silent windows neither receive nor contribute probability mass, so a
+    pause does not drag the neighbouring speech towards its own guess.
+
+    Parameters
+    ----------
+    proba : np.ndarray, shape (n, k)
+    width : int
+        Odd number of windows averaged; 1 means no smoothing.
+    valid : np.ndarray of bool, shape (n,)
+        Windows that were classified (not silent).
+    stretch : np.ndarray of int, shape (n,), optional
+        Non-decreasing stretch numbers (:func:`stretches`): the average stays
+        inside a window's own stretch. None: one stretch.
+    """
+    n = len(proba)
+    if width <= 1 or n == 0:
+        return proba
+    half = width // 2
+    masked = np.where(valid[:, None], proba, 0.0)  # NaN rows of silent windows must not spread
+    sums = np.vstack([np.zeros((1, proba.shape[1])), np.cumsum(masked, axis=0)])
+    counts = np.r_[0, np.cumsum(valid)]
+    t = np.arange(n)
+    lo, hi = np.maximum(t - half, 0), np.minimum(t + half + 1, n)
+    if stretch is not None:
+        first = np.searchsorted(stretch, stretch, side="left")
+        last = np.searchsorted(stretch, stretch, side="right")
+        lo, hi = np.maximum(lo, first), np.minimum(hi, last)
+    den = (counts[hi] - counts[lo])[:, None]
+    out = np.where(den > 0, (sums[hi] - sums[lo]) / np.maximum(den, 1), proba)
+    out[~valid] = proba[~valid]
+    return out

@@ -1,0 +1,99 @@
+"""Smoothing over time that stops where the sound changes (dramapic_subs.smoothing)."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from .conftest import SR, dev_audio, mux
+from dramapic_subs.errors import ModelError
+from dramapic_subs.smoothing import ChangeRule, smooth_probabilities, stretches
+
+
+def test_stretches_start_at_changes_pauses_and_around_a_straddling_window():
+    rng = np.random.default_rng(0)
+    a, b = np.zeros((5, 3)) + rng.normal(0, 0.05, (5, 3)), np.ones((5, 3)) + rng.normal(0, 0.05, (5, 3))
+    valid = np.ones(10, bool)
+    # A cut between windows 4 and 5: windows 4 and 5 stand alone (their neighbours across differ).
+    assert stretches(np.vstack([a, b]), valid=valid, threshold=0.5).tolist() == [0, 0, 0, 0, 1, 2, 3, 3, 3, 3]
+    # A window half of each (it straddles the cut): close enough to both sides, averaged with neither.
+    mixed = np.vstack([a[:4], [[0.5, 0.5, 0.5]], b[:4]])
+    assert stretches(mixed, valid=valid[:9], threshold=0.6).tolist() == [0, 0, 0, 0, 1, 2, 2, 2, 2]
+    # Small changes inside one sound start nothing; a silent window (its row is garbage) does.
+    same = np.vstack([a, a])
+    same[4] = 50.0
+    quiet = valid.copy()
+    quiet[4] = False
+    assert stretches(same, valid=quiet, threshold=0.5).tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+    assert stretches(np.vstack([a, b]), valid=valid, threshold=5.0).tolist() == [0] * 10
+    assert stretches(a[:1], valid=valid[:1], threshold=0.5).tolist() == [0]
+
+
+def test_smoothing_averages_inside_a_stretch_and_never_across():
+    n = 12
+    proba = np.zeros((n, 2))
+    proba[:6, 0] = 1.0
+    proba[6:, 1] = 1.0
+    proba[2] = [0.2, 0.8]  # one stray window inside the first sound
+    valid = np.ones(n, bool)
+    stretch = np.r_[np.zeros(6, int), np.ones(6, int)]
+    out = smooth_probabilities(proba, width=5, valid=valid, stretch=stretch)
+    assert (out.argmax(axis=1) == np.r_[np.zeros(6), np.ones(6)]).all()  # the stray window is outvoted
+    np.testing.assert_allclose(out[6:], proba[6:])  # nothing of the first sound leaks into the second
+    np.testing.assert_allclose(out[0], proba[:3].mean(axis=0))  # at the edge: the neighbours there are
+    plain = smooth_probabilities(proba, width=5, valid=valid)
+    assert plain[6, 0] > 0.3 and plain[5, 1] > 0.3  # a plain moving average blurs the cut
+
+
+def test_change_rule_card_round_trip_and_refusals():
+    rule = ChangeRule(("a_mean", "b_mean"), np.array([1.0, 2.0]), np.array([0.5, 4.0]), 0.7)
+    back = ChangeRule.from_card(rule.card())
+    assert back.columns == rule.columns and back.threshold == 0.7
+    np.testing.assert_allclose(back.standardised(np.array([[2.0, 9.0, 6.0]]), ["a_mean", "x", "b_mean"]),
+                               [[2.0, 1.0]])
+    for bad in ({"columns": ["a"], "mean": [0.0, 1.0], "scale": [1.0, 1.0], "threshold": 1},
+                {"columns": ["a"], "mean": [0.0], "scale": [0.0], "threshold": 1},
+                {"columns": ["a"], "mean": [0.0]}):
+        with pytest.raises(ModelError):
+            ChangeRule.from_card(bad)
+    with pytest.raises(ModelError):
+        rule.standardised(np.zeros((1, 1)), ["other"])
+
+
+def test_a_bundle_refuses_a_rule_on_columns_it_does_not_take():
+    from dramapic_subs.pipeline import load_models
+
+    sound, _ = load_models()
+    rule = dataclasses.replace(sound.change, columns=("no_such_mean",) * len(sound.change.columns))
+    with pytest.raises(ModelError, match="no_such_mean"):
+        dataclasses.replace(sound, change=rule)
+
+
+def test_shipped_smoothing_steadies_a_scene_without_blurring_the_cut(data_dir, ffmpeg, tmp_path):
+    """Dev speech then dev music, a hard cut between: the shipped smoothing (9 windows, stopping where the
+    sound changes) keeps each side's windows next to the cut their own; without the stop it blurs them."""
+    from dramapic_subs.pipeline import analyze, load_models
+
+    sound, gender = load_models()
+    assert sound.smooth > 1 and sound.change is not None
+    speech = dev_audio(data_dir, "librispeech_resemblyzer", 14.0)
+    music = dev_audio(data_dir, "zento_rusted_music", 14.0, offset=30.0)
+    path = mux(ffmpeg, np.concatenate([speech, music]), tmp_path / "cut.mp4", video=False)
+    cut = len(speech) / SR
+
+    def proba(bundle):
+        out = analyze(path, models=[bundle, gender]).model("sound_type")
+        return out.proba, list(out.labels)
+
+    stops, labels = proba(sound)
+    blurred, _ = proba(dataclasses.replace(sound, change=None))
+    centre = np.arange(len(stops)) + 0.5  # window i spans i - 0.5 .. i + 1.5 s
+    own = np.where(centre <= cut, labels.index("speech"), labels.index("music"))
+    other = np.where(centre <= cut, labels.index("music"), labels.index("speech"))
+    # The windows a 9-wide average reaches across the cut, but not the two that straddle it.
+    near = (np.abs(centre - cut) <= 4.5) & (np.abs(centre - cut) >= 1)
+    rows = np.flatnonzero(near)
+    assert (stops[rows, own[rows]] > 0.5).all()  # each side's own sound
+    leaked, blurred_in = stops[rows, other[rows]].mean(), blurred[rows, other[rows]].mean()
+    assert blurred_in > 0.15 and leaked < blurred_in / 3  # the other side's sound stays out
