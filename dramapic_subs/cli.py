@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, List, Optional
 
@@ -27,6 +28,17 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_mar
 PROG = "dramapic-subs"
 
 
+def _with_smoothing(bundles: list, width: int | None) -> list:
+    """The bundles with the sound-type model's smoothing width set to ``width`` (None: as shipped)."""
+    from .models import SOUND_TYPE  # loaded with the bundles already; not at import (--help stays fast)
+
+    if width is None:
+        return bundles
+    if width < 1 or width % 2 == 0:
+        raise ParameterError(f"--smooth must be an odd number of windows (1 for none), got {width}")
+    return [replace(b, smooth=width) if b.name == SOUND_TYPE else b for b in bundles]
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"{PROG} {__version__}")
@@ -44,6 +56,8 @@ def run(
     out_dir: Optional[Path] = typer.Option(None, "--output-dir", "-o", help="Folder for outputs (default: beside each input)."),
     window: float = typer.Option(DEFAULT_WINDOW_S, "--window", help="Analysis window, seconds."),
     hop: float = typer.Option(DEFAULT_HOP_S, "--hop", help="Hop between windows = caption length, seconds."),
+    smooth: Optional[int] = typer.Option(None, "--smooth", help="Sound-type smoothing, in windows (odd; default: the "
+                                                                 "model's; 1: each window's own probabilities)."),
     lang: str = typer.Option("en", "--lang", help="Caption label language: en or ko."),
     plot: bool = typer.Option(False, "--plot", help="Also write <stem>.timeline.png."),
     html: bool = typer.Option(False, "--html", help="Also write <stem>.review.html, a review page."),
@@ -78,7 +92,7 @@ def run(
         make_grid(sr=16000, window_s=window, hop_s=hop)  # reject bad lengths before any work
         if jobs == 0 or jobs < -1:
             raise ParameterError(f"--jobs must be a positive number or -1, got {jobs}")
-        bundles = load_models(models)
+        bundles = _with_smoothing(load_models(models), smooth)
     except DramapicError as exc:
         _error(str(exc))
         raise typer.Exit(2)

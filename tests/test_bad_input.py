@@ -147,6 +147,8 @@ def test_bad_options_are_one_line(short_clip):
         _assert_one_line_error(run_cli(short_clip, "--window", "0.5", "--hop", "1"), "--window")
         _assert_one_line_error(run_cli(short_clip, "--position", "middle"), "--position")
         _assert_one_line_error(run_cli(short_clip, "--font-size", "50"), "--font-size")
+        _assert_one_line_error(run_cli(short_clip, "--smooth", "4"), "--smooth")
+        _assert_one_line_error(run_cli(short_clip, "--smooth", "0"), "--smooth")
 
 
 @pytest.mark.parametrize("name", ["a b 'q' \"d\" [x], y;z: 드라마.mp4", "-dash,colon:1.mp4"])

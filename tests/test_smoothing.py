@@ -97,3 +97,28 @@ def test_shipped_smoothing_steadies_a_scene_without_blurring_the_cut(data_dir, f
     assert (stops[rows, own[rows]] > 0.5).all()  # each side's own sound
     leaked, blurred_in = stops[rows, other[rows]].mean(), blurred[rows, other[rows]].mean()
     assert blurred_in > 0.15 and leaked < blurred_in / 3  # the other side's sound stays out
+
+
+def test_cli_smooth_sets_the_sound_models_width(drama, tmp_path):
+    """--smooth 1 gives each window's own probabilities (what the model says of it alone); the default is
+    the card's width, and the JSON says which was used."""
+    import json
+
+    from dramapic_subs.pipeline import analyze, load_models
+
+    from .conftest import run_cli
+
+    docs = {}
+    for name, args in (("default", ()), ("raw", ("--smooth", "1"))):
+        (tmp_path / name).mkdir()
+        run_cli(drama.path, "--format", "json", "-o", tmp_path / name, "--quiet", *args, check=True)
+        docs[name] = json.loads((tmp_path / name / "drama.json").read_text(encoding="utf-8"))
+    sound, gender = load_models()
+    assert docs["default"]["models"]["sound_type"]["smooth"] == sound.smooth > 1
+    assert docs["raw"]["models"]["sound_type"]["smooth"] == 1
+    raw = analyze(drama.path, models=[dataclasses.replace(sound, smooth=1), gender]).model("sound_type")
+    got = np.array([[w["sound_type"][lab] for lab in raw.labels] for w in docs["raw"]["windows"] if not w["silence"]])
+    np.testing.assert_allclose(got, raw.proba[~np.isnan(raw.proba[:, 0])], atol=1e-4)  # the JSON rounds to 4 places
+    smoothed = np.array([[w["sound_type"][lab] for lab in raw.labels] for w in docs["default"]["windows"]
+                         if not w["silence"]])
+    assert np.abs(smoothed - got).max() > 0.05  # the default does smooth
