@@ -74,19 +74,26 @@ def test_a_held_out_corpus_leaves_its_song_mixes_out_of_training(data_dir, monke
     assert not any(meta["bed"][i] == "mir1k_accomp" for i in seen["mir1k"])
 
 
+def _appended(rows, spec_type, aug: str, before: dict, **more) -> list:
+    """The jobs ``more`` adds to ``plan_jobs(rows, **before)``, checked to be appended (the others keep
+    their cache keys), seeded, of ``spec_type`` and marked ``aug`` in the tables' meta."""
+    first = plan_jobs(rows, **before)
+    jobs = plan_jobs(rows, **before, **more)
+    assert jobs[:len(first)] == first  # appended, from their own generator: cached jobs keep their keys
+    assert plan_jobs(rows, **before, **more) == jobs  # seeded
+    added = jobs[len(first):]
+    assert len(added) == sum(more.values()) and all(isinstance(j.mix, spec_type) for j in added)
+    assert {_meta_value(j, "aug").split(":")[0] for j in added} == {aug}
+    return added
+
+
 def test_rhythm_mixes_chop_non_speech_to_a_talkers_rhythm_and_leave_the_other_jobs_alone(data_dir):
     rows = read_manifest(data_dir, "train")
     row = {r["path"]: r for r in rows}
-    before = plan_jobs(rows, augment_mixes=40, song_mixes=30)
-    jobs = plan_jobs(rows, augment_mixes=40, song_mixes=30, rhythm_mixes=60)
-    assert jobs[:len(before)] == before  # appended, from their own generator: cached jobs keep their keys
-    rhythm = jobs[len(before):]
-    assert len(rhythm) == 60 and all(isinstance(j.mix, augment.RhythmSpec) for j in rhythm)
+    rhythm = _appended(rows, augment.RhythmSpec, "mix-rhythm", dict(augment_mixes=40, song_mixes=30), rhythm_mixes=60)
     assert {j.row["category"] for j in rhythm} == {"music", "noise", "nature"}  # labelled as the clip
     assert all(j.row["path"] == j.mix.clip and row[j.mix.donor]["category"] == "speech" for j in rhythm)
     assert not any("babble" in j.row["source"] for j in rhythm)  # chatter loops hold voices
-    assert {_meta_value(j, "aug").split(":")[0] for j in rhythm} == {"mix-rhythm"}
-    assert plan_jobs(rows, augment_mixes=40, song_mixes=30, rhythm_mixes=60) == jobs  # seeded
 
 
 def test_a_held_out_speech_corpus_leaves_the_rhythm_it_lent_out_of_training(data_dir, monkeypatch):
@@ -135,18 +142,11 @@ def test_music_floor_drops_only_speech_over_quiet_music(data_dir):
 def test_vocal_mixes_are_the_talkers_rows_labelled_noise_and_leave_the_other_jobs_alone(data_dir):
     rows = read_manifest(data_dir, "train")
     row = {r["path"]: r for r in rows}
-    before = plan_jobs(rows, augment_mixes=40, rhythm_mixes=60)
-    jobs = plan_jobs(rows, augment_mixes=40, rhythm_mixes=60, vocal_mixes=90)
-    assert jobs[:len(before)] == before  # appended, from their own generator: cached jobs keep their keys
-    vocal = jobs[len(before):]
-    assert len(vocal) == 90 and all(isinstance(j.mix, augment.VocalSpec) for j in vocal)
+    vocal = _appended(rows, augment.VocalSpec, "mix-vocal", dict(augment_mixes=40, rhythm_mixes=60), vocal_mixes=90)
     assert all(row[j.row["path"]]["category"] == "speech" and j.row["path"] == j.mix.clip == j.mix.bed for j in vocal)
-    # Not talking: noise, and no gender for the gender model to learn from.
+    # Not talking: noise, and no gender for the gender model to learn from (the manifest's rows untouched).
     assert {j.row["category"] for j in vocal} == {"noise"} and {j.row["gender"] for j in vocal} == {""}
     assert {j.mix.kind for j in vocal} == set(augment.VOCAL_KINDS)
-    assert {_meta_value(j, "aug").split(":")[0] for j in vocal} == {"mix-vocal"}
-    assert all(row[j.row["path"]]["category"] == "speech" for j in vocal)  # the manifest's rows untouched
-    assert plan_jobs(rows, augment_mixes=40, rhythm_mixes=60, vocal_mixes=90) == jobs  # seeded
 
 
 def test_a_held_out_speech_corpus_leaves_its_vocal_sounds_out_of_training(data_dir, monkeypatch):
