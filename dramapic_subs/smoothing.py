@@ -98,6 +98,32 @@ def stretches(Z: np.ndarray, *, valid: np.ndarray, threshold: float) -> np.ndarr
     return np.cumsum(starts)
 
 
+def settled(valid: np.ndarray, *, width: int, stops: bool) -> int:
+    """How many leading windows of a stream (``valid``: its windows so far, not silent) already have the
+    smoothed value they will have once the stream has ended.
+
+    A window's average reaches ``width // 2`` windows ahead. With ``stops``
+    (:func:`stretches`), the stretch boundaries up to there compare each
+    window with its next valid one, so one valid window beyond is needed too.
+    """
+    n = len(valid) - width // 2
+    if stops and width > 1:
+        later = np.flatnonzero(valid)
+        n = min(n, later[-1] - width // 2 if len(later) else 0)
+    return max(n, 0)
+
+
+def context_start(valid: np.ndarray, first: int, *, stops: bool) -> int:
+    """The first window a stream must keep so that windows from ``first`` on are smoothed as over the
+    whole run: ``first`` itself, or with ``stops`` the last valid window before it, which the stretch
+    boundaries compare it with."""
+    if stops and first > 0:
+        before = np.flatnonzero(valid[:first])
+        if len(before):
+            return int(before[-1])
+    return max(first, 0)
+
+
 def smooth_probabilities(proba: np.ndarray, *, width: int, valid: np.ndarray,
                          stretch: np.ndarray | None = None) -> np.ndarray:
     """Centred moving average of probabilities over neighbouring valid windows of the same stretch.

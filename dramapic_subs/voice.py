@@ -18,6 +18,7 @@ import numpy as np
 from .errors import ModelError
 from .features import SILENCE_FLOOR_DB
 from .models import ModelBundle
+from .smoothing import context_start, settled
 from .result import Analysis, ModelOutput
 
 VOICE_LABELS = ("speech", "song")
@@ -110,7 +111,9 @@ class VoiceGate:
             raise ModelError("the sound-type model cannot itself take an input that waits for its answer")
         self.sound, self.level_key = sound, level_key
         self.inputs = list(sound.inputs) if sound is not None else []
-        self.half = sound.smooth // 2 if sound is not None else 0
+        self.width = sound.smooth if sound is not None else 1
+        self.half = self.width // 2
+        self.stops = sound is not None and sound.change is not None  # smoothing stops where the sound changes
         self._pending: dict[Hashable, list[np.ndarray]] = {rep.key: [] for rep in self.inputs}
         self._pending_level: list[np.ndarray] = []
         self._proba = np.zeros((0, len(sound.labels) if sound is not None else 0))
@@ -129,7 +132,8 @@ class VoiceGate:
         if self.level_key in rows:
             self._pending_level.append(rows[self.level_key].level_db)
         self._predict_ready()
-        upto = self._tail0 + len(self._silent) - (0 if final else self.half)
+        valid = ~self._silent
+        upto = self._tail0 + (len(valid) if final else settled(valid, width=self.width, stops=self.stops))
         if upto <= self.n_decided:
             return np.zeros(0, bool)
         if self.sound is not None:
@@ -139,7 +143,8 @@ class VoiceGate:
             likely = ~self._silent
         decided = likely[self.n_decided - self._tail0:upto - self._tail0]
         self.n_decided = upto
-        drop = max(0, self.n_decided - self.half - self._tail0)  # no later smoothing reaches them
+        # No later smoothing reaches them, nor compares them with the windows it does reach.
+        drop = context_start(valid, self.n_decided - self.half - self._tail0, stops=self.stops)
         self._proba, self._X, self._silent = self._proba[drop:], self._X[drop:], self._silent[drop:]
         self._tail0 += drop
         if self._activity is not None:

@@ -122,3 +122,49 @@ def test_cli_smooth_sets_the_sound_models_width(drama, tmp_path):
     smoothed = np.array([[w["sound_type"][lab] for lab in raw.labels] for w in docs["default"]["windows"]
                          if not w["silence"]])
     assert np.abs(smoothed - got).max() > 0.05  # the default does smooth
+
+
+class _ColumnEstimator:
+    """A stand-in classifier: P(speech) is the input's first column."""
+
+    classes_ = np.array(["music", "speech"])
+
+    def predict_proba(self, X):
+        return np.column_stack([1 - X[:, 0], X[:, 0]])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_voice_gate_decides_what_the_finished_smoothing_finds_where_stretches_meet(seed):
+    """Sounds changing every few windows, pauses, windows that straddle a change, rows arriving in blocks of
+    any size: the gate's decision for each window must be the finished analysis's. The stops compare a
+    window with its valid neighbours on both sides, so the gate must hold one valid window past the
+    average's reach on each side."""
+    from types import SimpleNamespace
+
+    from dramapic_subs.features import FeatureSpec, feature_names
+    from dramapic_subs.models import ModelBundle
+    from dramapic_subs.representations import Spectral
+    from dramapic_subs.voice import VoiceGate, _likely
+
+    rng = np.random.default_rng(seed)
+    rep = Spectral(FeatureSpec(1024, hop=512), ("centroid_mean", "rms_db_mean", "zcr_mean"))
+    rule = ChangeRule(("rms_db_mean", "zcr_mean"), np.zeros(2), np.ones(2), threshold=1.0)
+    sound = ModelBundle("sound_type", _ColumnEstimator(), ["speech", "music"], rep.spec, smooth=5, inputs=(rep,),
+                        change=rule)
+    n = 300
+    level = np.where(rng.random(n) < 0.1, -90.0, -20.0)  # a pause now and then
+    sounds = np.repeat(rng.normal(0, 2, (n, 2)), rng.integers(1, 6, n), axis=0)[:n]  # each held 1-5 windows
+    sounds[rng.random(n) < 0.15] *= 0.5  # some straddle: half of the sound around them
+    X = np.column_stack([rng.random(n), sounds])
+    rows = np.zeros((n, len(feature_names())))  # what the spectral stream hands out: every column
+    rows[:, [feature_names().index(c) for c in rep.columns]] = X
+    gate = VoiceGate(sound, level_key=rep.key)
+    got, i = [], 0
+    while i < n:
+        k = int(rng.integers(1, 9))
+        got.append(gate.add({rep.key: SimpleNamespace(X=rows[i:i + k], level_db=level[i:i + k])}))
+        i += k
+    got.append(gate.add({}, final=True))
+    silent = level < -50
+    whole = sound.smooth_windows(sound.predict_windows(X, silent=silent), X, silent=silent)
+    assert np.concatenate(got).tolist() == _likely(whole, sound.labels, silent, None).tolist()
