@@ -75,10 +75,7 @@ class ModelBundle:
         if not self.inputs:
             self.inputs = (Spectral(self.spec),)
         if self.change is not None:
-            missing = [c for c in self.change.columns if c not in self.feature_names]
-            if missing:
-                raise ModelError(f"{self.name}: smoothing compares columns the model does not take: "
-                                 f"{', '.join(missing)}")
+            self.change.indices(self.feature_names)  # refuses a rule on columns the model does not take
 
     @property
     def feature_names(self) -> list[str]:

@@ -54,20 +54,24 @@ class ChangeRule:
             raise ModelError("bad smoothing change rule in the model card (columns, mean and scale disagree)")
         return rule
 
-    def standardised(self, X: np.ndarray, names: list[str]) -> np.ndarray:
-        """The rule's columns of ``X`` (columns named ``names``), standardised."""
+    def indices(self, names: list[str]) -> list[int]:
+        """Where the rule's columns are among ``names``; a ModelError names those that are not."""
         missing = [c for c in self.columns if c not in names]
         if missing:
             raise ModelError(f"smoothing change rule needs columns the model lacks: {', '.join(missing)}")
-        idx = [names.index(c) for c in self.columns]
-        return (X[:, idx] - self.mean) / self.scale
+        return [names.index(c) for c in self.columns]
+
+    def standardised(self, X: np.ndarray, names: list[str]) -> np.ndarray:
+        """The rule's columns of ``X`` (columns named ``names``), standardised."""
+        return (X[:, self.indices(names)] - self.mean) / self.scale
 
 
-def change_distances(Z: np.ndarray) -> np.ndarray:
-    """Root-mean-square difference between each row of ``Z`` and the next, shape (len(Z) - 1,)."""
-    if len(Z) < 2:
+def change_distances(Z: np.ndarray, *, lag: int = 1) -> np.ndarray:
+    """Root-mean-square difference between each row of ``Z`` and the one ``lag`` rows later, shape
+    (len(Z) - lag,)."""
+    if len(Z) <= lag:
         return np.zeros(0)
-    return np.sqrt(np.mean((Z[1:] - Z[:-1]) ** 2, axis=1))
+    return np.sqrt(np.mean((Z[lag:] - Z[:-lag]) ** 2, axis=1))
 
 
 def stretches(Z: np.ndarray, *, valid: np.ndarray, threshold: float) -> np.ndarray:
@@ -91,7 +95,7 @@ def stretches(Z: np.ndarray, *, valid: np.ndarray, threshold: float) -> np.ndarr
         new = np.zeros(len(idx), bool)
         new[1:] = (change_distances(Z[idx]) > threshold) | (np.diff(idx) > 1)
         across = np.zeros(len(idx), bool)  # the valid neighbours on either side differ
-        across[1:-1] = np.sqrt(np.mean((Z[idx[2:]] - Z[idx[:-2]]) ** 2, axis=1)) > threshold
+        across[1:-1] = change_distances(Z[idx], lag=2) > threshold
         new |= across
         new[1:] |= across[:-1]
         starts[idx[1:]] = new[1:]

@@ -361,14 +361,18 @@ def _grunt(cycle: np.ndarray, *, sr: int, rng: np.random.Generator) -> list[np.n
             for _ in range(int(rng.integers(1, 4)))]
 
 
+def _mouth_shape(cycle: np.ndarray, n: int) -> np.ndarray:
+    """The vowel's magnitude spectrum (its resonances) on an ``n``-point FFT's bins."""
+    return np.abs(np.fft.rfft(cycle * np.hanning(len(cycle)), n=n))
+
+
 def _sigh(cycle: np.ndarray, *, sr: int, rng: np.random.Generator) -> list[np.ndarray]:
     """One or two breaths of 0.5-1.5 s through the vowel's mouth shape (noise under its spectrum), voice
     fading in at the start of some."""
     out = []
     for _ in range(int(rng.integers(1, 3))):
         n = int(rng.uniform(0.5, 1.5) * sr)
-        shape = np.abs(np.fft.rfft(cycle * np.hanning(len(cycle)), n=n))
-        noise = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * shape, n=n)
+        noise = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * _mouth_shape(cycle, n), n=n)
         noise = noise / (np.std(noise) + 1e-12) * np.hanning(n)
         if rng.random() < 0.5:
             voice = _voiced(cycle, sr=sr, seconds=n / sr, pitch=np.array([0.9, 0.7]), rng=rng, attack_s=0.05,
@@ -381,7 +385,7 @@ def _sigh(cycle: np.ndarray, *, sr: int, rng: np.random.Generator) -> list[np.nd
 def _clicks(cycle: np.ndarray, *, sr: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Two to five "tsk"s or lip smacks: groups of 1-4 bursts of 1-5 ms decay, 40-200 ms apart, through
     the vowel's mouth shape."""
-    shape = np.abs(np.fft.rfft(cycle * np.hanning(len(cycle)), n=512))
+    shape = _mouth_shape(cycle, 512)
     out = []
     for _ in range(int(rng.integers(2, 6))):
         n_clicks, gap = int(rng.integers(1, 5)), rng.uniform(0.04, 0.2)
