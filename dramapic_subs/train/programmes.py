@@ -4,7 +4,9 @@ This scores the tool the way users meet it: hard cuts between scenes,
 dialogue between two voices, speech laid over music and noise beds at
 5-15 dB SNR, music and song interludes, ambience and silences, muxed into an
 mp4 and captioned by ``dramapic-subs``. The truth of each cue is the
-segment under its centre.
+segment under its centre. A clip's own silent lead-in and tail (RAVDESS
+starts and ends each line with about a second of room tone) are silence in
+that truth, not the clip's label: a cue there hears only its neighbour.
 """
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ from .report import gender_scores, sound_scores
 SR = 16000
 # Training corpora with female and male speakers: the programmes' dialogue needs both.
 HELD_OUT_SPEECH = ("emotiontts", "librispeech", "ravdess")
+# A clip sounds from its first to its last 50 ms frame within this many dB of its loudest one.
+AUDIBLE_DB = 35.0
+_FRAME = SR // 20
 
 
 @dataclass(frozen=True)
@@ -61,14 +66,38 @@ class _Builder:
             y = y[start:start + int(seconds * SR)]
         return y, row
 
-    def add(self, y: np.ndarray, category: str, gender: str = "", bed: str = "") -> None:
+    def add(self, y: np.ndarray, category: str, gender: str = "", bed: str = "",
+            heard: np.ndarray | None = None) -> None:
+        """Append a clip; before and after it sounds, the timeline says silence.
+
+        ``heard``: for speech laid over a bed, the voice alone: before and after it, the bed's category.
+        """
         self.parts.append(np.asarray(y, np.float32))
         end = self.t + len(y) / SR
-        self.segments.append(Segment(self.t, end, category, gender, bed))
+        if category == "silence":
+            self.segments.append(Segment(self.t, end, "silence"))
+        else:
+            first, last = audible_extent(y if heard is None else heard)
+            around = bed if heard is not None else "silence"
+            for a, b, label in ((0.0, first, around), (first, last, category), (last, end - self.t, around)):
+                if b > a:
+                    voiced = label == category
+                    self.segments.append(Segment(self.t + a, self.t + b, label, gender if voiced else "",
+                                                 bed if voiced else ""))
         self.t = end
 
     def silence(self, seconds: float) -> None:
         self.add(np.zeros(int(seconds * SR), np.float32), "silence")
+
+
+def audible_extent(y: np.ndarray) -> tuple[float, float]:
+    """Seconds from the start of ``y`` to where it starts and stops sounding (see ``AUDIBLE_DB``)."""
+    n = len(y) // _FRAME
+    if n == 0:
+        return 0.0, len(y) / SR
+    level = 10 * np.log10(np.mean(y[:n * _FRAME].reshape(n, _FRAME).astype(np.float64) ** 2, axis=1) + 1e-12)
+    loud = np.flatnonzero(level >= level.max() - AUDIBLE_DB)
+    return loud[0] * _FRAME / SR, min(len(y), (loud[-1] + 1) * _FRAME) / SR
 
 
 def build(rows: list[dict], data_dir: Path, *, seconds: float, seed: int) -> tuple[np.ndarray, list[Segment]]:
@@ -87,7 +116,7 @@ def build(rows: list[dict], data_dir: Path, *, seconds: float, seed: int) -> tup
             bed_category = str(rng.choice(["music", "noise"]))
             bed, _ = b.clip(bed_category)
             mixed = augment.mix_at_snr(y, bed, snr_db=float(rng.uniform(5, 15)))
-            b.add(0.3 * mixed / (np.abs(mixed).max() + 1e-9), "speech", row["gender"], bed_category)
+            b.add(0.3 * mixed / (np.abs(mixed).max() + 1e-9), "speech", row["gender"], bed_category, heard=y)
         else:
             category = {"music": "music", "song": "song", "ambience": str(rng.choice(["noise", "nature"]))}[scene]
             y, _ = b.clip(category, float(rng.uniform(5, 12)))
