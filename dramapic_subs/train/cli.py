@@ -196,7 +196,7 @@ def fit_cmd(
                                                       "talkers' vowels, labelled noise."),
     jobs: int = typer.Option(-1, help="Parallel workers (joblib; -1: all cores)."),
     sound_candidates: str = typer.Option("hgb", help="Sound-type estimators compared out of corpus (also: "
-                                                    "hgb_sub, logreg, vote, mlp)."),
+                                                    "hgb_reg, hgb_sub, logreg, vote, mlp)."),
     gender_candidates: str = typer.Option("logreg_strong,logreg,hgb", help="Gender estimators compared out of corpus."),
     gender_hop: int = typer.Option(GENDER_HOP, help=f"Frame hop of the gender model's STFT (samples; n_fft is "
                                                     f"{GENDER_NFFT}: {GENDER_NFFT // 4} is the sound model's "
