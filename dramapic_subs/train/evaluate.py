@@ -244,7 +244,8 @@ def _programme_lines(p: dict) -> list[str]:
         "(`dramapic_subs/train/programmes.py`): dialogue between a female and a male voice, a voice over a "
         "music or noise bed at 5-15 dB SNR, music, song and ambience scenes, hard cuts and silences; muxed "
         "into mp4, captioned by `dramapic-subs --format json` (with its smoothing), each cue scored against "
-        "the segment under its centre (cues in silences left out; cues next to a cut count too).",
+        "the segment under its centre (cues in silences left out, a clip's own silent lead-in and tail "
+        "included; cues next to a cut count too).",
         "",
         "| measure | value |",
         "|---|---|",
