@@ -79,11 +79,10 @@ class _Builder:
         else:
             first, last = audible_extent(y if heard is None else heard)
             around = bed if heard is not None else "silence"
-            for a, b, label in ((0.0, first, around), (first, last, category), (last, end - self.t, around)):
+            for a, b, sounding in ((0.0, first, False), (first, last, True), (last, end - self.t, False)):
                 if b > a:
-                    voiced = label == category
-                    self.segments.append(Segment(self.t + a, self.t + b, label, gender if voiced else "",
-                                                 bed if voiced else ""))
+                    self.segments.append(Segment(self.t + a, self.t + b, category, gender, bed) if sounding
+                                         else Segment(self.t + a, self.t + b, around))
         self.t = end
 
     def silence(self, seconds: float) -> None:
