@@ -92,10 +92,11 @@ def stretches(Z: np.ndarray, *, valid: np.ndarray, threshold: float) -> np.ndarr
     idx = np.flatnonzero(valid)
     starts = np.zeros(len(valid), bool)
     if len(idx) > 1:
+        Zv = Z[idx]
         new = np.zeros(len(idx), bool)
-        new[1:] = (change_distances(Z[idx]) > threshold) | (np.diff(idx) > 1)
+        new[1:] = (change_distances(Zv) > threshold) | (np.diff(idx) > 1)
         across = np.zeros(len(idx), bool)  # the valid neighbours on either side differ
-        across[1:-1] = change_distances(Z[idx], lag=2) > threshold
+        across[1:-1] = change_distances(Zv, lag=2) > threshold
         new |= across
         new[1:] |= across[:-1]
         starts[idx[1:]] = new[1:]

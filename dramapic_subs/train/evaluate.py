@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from ..models import GENDER, SOUND_TYPE, ModelBundle, calibrate
+from ..smoothing import ChangeRule
 from ..vad import ACTIVE, VAD_FEATURES
 from . import loco
 from .calibration import reliability
-from .fit import end_to_end_scores, gender_task, joined, sound_task
+from .fit import end_to_end_scores, gender_task, joined, smoothing_setting, sound_task
 from .report import breakdown, gender_scores, sound_scores, speech_vs_rest_scores
 from .tables import VAD, Table
 
@@ -69,13 +70,11 @@ def smoothing_scores(task, proba: np.ndarray, bundle: ModelBundle, *, columns_so
 
     ``proba``'s columns are the bundle's labels, or with ``columns_sorted`` in sorted label order (fold
     predictions: scikit-learn's ``classes_``)."""
-    rule = bundle.change
-    if bundle.smooth <= 1 or rule is None:
+    if bundle.smooth <= 1 or bundle.change is None:
         return {}
     by_name = proba if columns_sorted else proba[:, np.argsort(bundle.labels)]
-    w = bundle.smooth
-    return {name: end_to_end_scores(task, by_name, width=width, rule=r)
-            for name, width, r in (("1", 1, None), (str(w), w, None), (f"{w}/{rule.threshold:g}", w, rule))}
+    return {smoothing_setting(width, r): end_to_end_scores(task, by_name, width=width, rule=r)
+            for width, r in _compared(bundle)}
 
 
 def label_index(labels: list[str], y: np.ndarray) -> np.ndarray:
@@ -298,6 +297,12 @@ def _pct(v: float | None) -> str:
     return "" if v is None else f"{v:.3f}"
 
 
+def _compared(bundle: ModelBundle) -> list[tuple[int, ChangeRule | None]]:
+    """The smoothings the report compares, as (width, change rule): none, the bundle's width over the
+    whole run, and the bundle's width stopping where its rule says."""
+    return [(1, None), (bundle.smooth, None), (bundle.smooth, bundle.change)]
+
+
 def _smoothing_text(bundle: ModelBundle) -> str:
     if bundle.change is None or bundle.smooth <= 1:
         return str(bundle.smooth)
@@ -306,15 +311,15 @@ def _smoothing_text(bundle: ModelBundle) -> str:
 
 def _smoothing_lines(bundle: ModelBundle, loco_scores: dict, dev_scores: dict) -> list[str]:
     """How much the sound model's smoothing brings, on clips laid end to end with hard cuts between them."""
-    w, rule = bundle.smooth, bundle.change
-    if w <= 1 or rule is None:
+    w = bundle.smooth
+    if w <= 1 or bundle.change is None:
         return []
-    stop = f"{w}/{rule.threshold:g}"
     lines = ["", "Smoothing, as the CLI smooths (the window-level tables here are unsmoothed): clips laid end to end "
              "in random orders with hard cuts between them (5 orders, mean). The setting was chosen out of corpus "
              "by macro F1; dev was not looked at.", "",
              "| view | setting | macro F1 | speech vs rest | music and song called speech |", "|---|---|---|---|---|"]
-    names = {"1": "none", str(w): f"{w} windows", stop: f"{w} windows, stopping at changes"}
+    names = {smoothing_setting(width, r): text for (width, r), text in
+             zip(_compared(bundle), ("none", f"{w} windows", f"{w} windows, stopping at changes"))}
     for view, sc in (("out of corpus", loco_scores), ("dev", dev_scores)):
         if all(k in sc for k in names):
             lines += [f"| {view} | {names[k]} | {sc[k]['macro_f1']:.3f} | {sc[k]['speech_vs_rest_bacc']:.3f} "

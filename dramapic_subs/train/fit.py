@@ -134,6 +134,11 @@ def change_columns(task: Task) -> list[str]:
     return [n for n in task.inputs[0].names if n.endswith("_mean")] if task.inputs else []
 
 
+def smoothing_setting(width: int, rule: ChangeRule | None) -> str:
+    """A smoothing setting's name in the score tables: ``"5"`` (no stop) or ``"5/0.7"`` (stopping at changes)."""
+    return f"{width}/{rule.threshold:g}" if rule is not None and width > 1 else str(width)
+
+
 def choose_smoothing(task: Task, proba: np.ndarray, *, stats: tuple[np.ndarray, np.ndarray] | None = None,
                      widths=(1, 3, 5, 7, 9, 11), thresholds=CHANGE_THRESHOLDS, orders: int = 5,
                      seed: int = 0) -> tuple[int, ChangeRule | None, dict]:
@@ -152,16 +157,13 @@ def choose_smoothing(task: Task, proba: np.ndarray, *, stats: tuple[np.ndarray, 
     width : int
     rule : ChangeRule or None
     scores : dict
-        Mean score (``task.key``) per setting: ``"5"`` (no stop) or ``"5/0.7"``.
+        Mean score (``task.key``) per setting, named by :func:`smoothing_setting`.
     """
     columns = change_columns(task)
     idx = [task.inputs[0].names.index(c) for c in columns] if columns else []
     mean, scale = stats if stats is not None else (task.table.X[:, idx].mean(axis=0), task.table.X[:, idx].std(axis=0))
-    rules: dict[str, ChangeRule | None] = {"": None}
-    if columns:
-        rules.update({f"/{t:g}": ChangeRule(tuple(columns), mean, np.maximum(scale, 1e-9), t) for t in thresholds})
-    settings = {f"{w}{suffix}": (w, rule) for w in widths for suffix, rule in
-                (rules.items() if w > 1 else [("", None)])}
+    rules = [ChangeRule(tuple(columns), mean, np.maximum(scale, 1e-9), t) for t in thresholds] if columns else []
+    settings = {smoothing_setting(w, rule): (w, rule) for w in widths for rule in ([None, *rules] if w > 1 else [None])}
     scores = {name: end_to_end_scores(task, proba, width=w, rule=rule, orders=orders, seed=seed)[task.key]
               for name, (w, rule) in settings.items()}
     best = max(scores, key=scores.get)
