@@ -117,9 +117,12 @@ class _Trees(_Part):
         self.roots, self.active = roots[order], [int((depth > lev).sum()) for lev in range(int(depth.max(initial=0)))]
         self.to_class = np.zeros((n_trees, k))
         self.to_class[np.arange(n_trees), order % k] = 1.0  # trees are stored iteration by iteration, class by class
-        # One 16-byte record per node: a single gather per level fetches all three.
-        self.node = np.rec.fromarrays([self.get("feature").astype(np.int32), self.get("child").astype(np.int32),
-                                       self.get("threshold").astype(float)], names="feature,child,threshold")
+        # One 16-byte record per node: a single gather per level fetches all three. A plain structured
+        # array, not np.recarray: a recarray's attribute access runs Python code on every call.
+        self.node = np.empty(len(self.get("feature")), dtype=[("feature", np.int32), ("child", np.int32),
+                                                               ("threshold", float)])
+        self.node["feature"], self.node["child"] = self.get("feature"), self.get("child")
+        self.node["threshold"] = self.get("threshold")
         self.missing_left = self.get("missing_left").astype(bool)
         self.value = self.get("value").astype(float)
 
@@ -134,11 +137,11 @@ class _Trees(_Part):
         has_nan = bool(np.isnan(X).any())
         for m in self.active:
             nd = self.node[node[:m]]
-            x = flat[offset + nd.feature]
-            right = x > nd.threshold
+            x = flat[offset + nd["feature"]]
+            right = x > nd["threshold"]
             if has_nan:  # NaN compares False: it goes where the split sends missing values
                 right |= np.isnan(x) & ~self.missing_left[node[:m]]
-            node[:m] = nd.child + right
+            node[:m] = nd["child"] + right
         return self.value[node].T @ self.to_class
 
 
