@@ -129,7 +129,7 @@ def _stream_pass(path: Path, reps: dict, models: list[ModelBundle], grid, *, ffm
     while the other inputs take block k + 1. With ``processes``, the inputs
     that ask for it (``own_process``) run in child processes.
     """
-    with ChildStreams(enabled=processes) as children:
+    with ChildStreams(enabled=processes, block_samples=int(BLOCK_S * SR)) as children:
         # The children are forked here, before the prefetch reader and the pool start any thread.
         plain = {key: children.stream(rep, grid) for key, rep in reps.items() if not getattr(rep, "gated", False)}
         gated = {key: rep.stream(grid, gated=True) for key, rep in reps.items() if getattr(rep, "gated", False)}

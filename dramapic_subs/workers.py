@@ -8,14 +8,18 @@ its ``push``/``finish``: the pipeline's thread pool keeps calling them, and
 the calling thread waits on the pipe, GIL released, while the child computes.
 
 Fork, not spawn: the models and numpy are already loaded, so a child starts
-in milliseconds and is made from a closure (nothing pickled but blocks and
-rows); spawn or forkserver would import scipy again (~0.5 s). Children die
+in milliseconds and is made from a closure (nothing pickled but rows);
+spawn or forkserver would import scipy again (~0.5 s). Blocks of audio go
+through memory shared at the fork (:class:`BlockRing`), not through the
+pipe: pickled, piped and unpickled, a 30 s block cost each child and the
+parent ~4.5 ms of CPU, 7% of the analysis with two children. Children die
 with their :class:`ChildStreams` group (its ``with`` block ends normally, by
 an error or by Ctrl-C), and with the parent process: they block on their
 pipe, which the parent's death closes.
 """
 from __future__ import annotations
 
+import mmap
 import multiprocessing
 import os
 import pickle
@@ -27,6 +31,8 @@ from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any, Callable, Generator, Iterator
 
+import numpy as np
+
 from .errors import DramapicError
 from .features import _SingleThreadedBlas
 
@@ -36,6 +42,7 @@ from .features import _SingleThreadedBlas
 # (benchmarks/RESULTS.md, "Streams in child processes").
 MIN_DURATION_S = 120.0
 JOIN_S = 2.0  # a child that has been told to stop and has not within this is killed
+RING_SLOTS = 4  # blocks in shared memory at once: fed_ahead keeps at most two unanswered per child
 
 
 class WorkerError(DramapicError):
@@ -58,6 +65,48 @@ def worth_it(duration_s: float) -> bool:
             and not multiprocessing.current_process().daemon)
 
 
+class BlockRing:
+    """Slots of float32 audio in memory shared with the children forked after it is made.
+
+    The parent writes a block into a free slot and sends the children only
+    its slot and length; each child copies it out before answering for it,
+    and the parent frees the slot once every child has answered.
+
+    Parameters
+    ----------
+    slots : int
+        Blocks held at once.
+    capacity : int
+        Samples per slot.
+    """
+
+    def __init__(self, slots: int, capacity: int) -> None:
+        self._memory = mmap.mmap(-1, slots * capacity * 4)  # anonymous and MAP_SHARED: forked children see it
+        self._blocks = np.frombuffer(self._memory, np.float32).reshape(slots, capacity)
+        self._readers = [0] * slots  # children that have yet to answer for each slot's block
+        self._next = 0
+
+    def put(self, block: np.ndarray, *, readers: int) -> int | None:
+        """Copy ``block`` into the next slot; its index, or None if the block does not fit (too long, not
+        1-D float32) or the slot is still being read (the block then goes through the pipe)."""
+        slot = self._next
+        if (readers == 0 or self._readers[slot] or block.ndim != 1 or block.dtype != np.float32
+                or len(block) > self._blocks.shape[1]):
+            return None
+        self._blocks[slot, :len(block)] = block
+        self._readers[slot] = readers
+        self._next = (slot + 1) % len(self._readers)
+        return slot
+
+    def release(self, slot: int) -> None:
+        """One child has answered for the block in ``slot`` (parent side)."""
+        self._readers[slot] -= 1
+
+    def get(self, slot: int, n: int) -> np.ndarray:
+        """A copy of the first ``n`` samples in ``slot`` (child side): the slot is reused once answered."""
+        return self._blocks[slot, :n].copy()
+
+
 def _stream_name(card: dict) -> str:
     """A child's name in messages, e.g. ``spectral 512 hop 256``: two spectral streams may share an n_fft."""
     name = " ".join(str(card[k]) for k in ("kind", "n_fft") if k in card)
@@ -76,12 +125,16 @@ class ChildStreams:
     ----------
     enabled : bool
         False: :meth:`stream` makes every stream in this process.
+    block_samples : int
+        The longest block (samples) handed over through shared memory; longer
+        ones, and any block when 0, go through the pipe.
     """
 
-    def __init__(self, *, enabled: bool = True) -> None:
+    def __init__(self, *, enabled: bool = True, block_samples: int = 0) -> None:
         self.enabled = enabled
         self._children: list[ChildStream] = []
         self._ctx = multiprocessing.get_context("fork")
+        self._ring = BlockRing(RING_SLOTS, block_samples) if enabled and block_samples > 0 else None
 
     def __enter__(self) -> "ChildStreams":
         _SingleThreadedBlas.acquire()
@@ -114,8 +167,9 @@ class ChildStreams:
         previous = None
         try:
             for block in blocks:
+                slot = self._ring.put(block, readers=len(self._children)) if self._ring else None
                 for child in self._children:
-                    child.feed(block)
+                    child.feed(block, slot)
                 if previous is not None:
                     yield previous
                 previous = block
@@ -135,11 +189,11 @@ class ChildStreams:
         # A child keeps only its own pipe: with an earlier child's parent end
         # open in it, that child would not see EOF when this process dies.
         inherited = [c._conn for c in self._children]
-        process = self._ctx.Process(target=_serve, args=(make, child_end, parent_end, inherited),
+        process = self._ctx.Process(target=_serve, args=(make, child_end, parent_end, inherited, self._ring),
                                     name=f"dramapic {name}", daemon=True)
         process.start()
         child_end.close()  # else this process's copy hides the child's death (no EOF)
-        child = ChildStream(process, parent_end, name)
+        child = ChildStream(process, parent_end, name, self._ring)
         self._children.append(child)
         return child
 
@@ -152,21 +206,27 @@ class ChildStream:
     answered for the block before.
     """
 
-    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection, name: str) -> None:
-        self._process, self._conn, self.name = process, conn, name
-        self._fed: deque = deque()  # blocks sent, their rows not yet read
+    def __init__(self, process: multiprocessing.process.BaseProcess, conn: Connection, name: str,
+                 ring: "BlockRing | None" = None) -> None:
+        self._process, self._conn, self.name, self._ring = process, conn, name, ring
+        self._fed: deque = deque()  # (block, ring slot or None) sent, their rows not yet read
 
-    def feed(self, block: Any) -> None:
-        """Send ``block`` now; ``push(block)`` later returns its rows. Blocks go in stream order."""
-        self._send("push", (block,))
-        self._fed.append(block)
+    def feed(self, block: Any, slot: int | None = None) -> None:
+        """Send ``block`` now (by its ``slot`` in the shared ring, where it has one); ``push(block)``
+        later returns its rows. Blocks go in stream order."""
+        self._send("push_slot", (slot, len(block))) if slot is not None else self._send("push", (block,))
+        self._fed.append((block, slot))
 
     def push(self, *args: Any) -> Any:
-        if self._fed and self._fed[0] is args[0]:
-            self._fed.popleft()
+        slot = None
+        if self._fed and self._fed[0][0] is args[0]:
+            slot = self._fed.popleft()[1]
         else:
             self._send("push", args)
-        return self._receive()
+        out = self._receive()
+        if slot is not None:
+            self._ring.release(slot)  # the child copied the block before it answered
+        return out
 
     def finish(self, *args: Any) -> Any:
         self._send("finish", args)
@@ -213,7 +273,8 @@ class ChildStream:
         self._process.close()
 
 
-def _serve(make: Callable[[], Any], conn: Connection, parent_end: Connection, inherited: list[Connection]) -> None:
+def _serve(make: Callable[[], Any], conn: Connection, parent_end: Connection, inherited: list[Connection],
+           ring: "BlockRing | None" = None) -> None:
     """The child: make the stream, answer calls until ``finish``, an error or the parent's end of the pipe."""
     # Ctrl-C reaches the whole process group: the parent handles it and closes
     # the pipe; a traceback from every child would only bury its message.
@@ -228,6 +289,8 @@ def _serve(make: Callable[[], Any], conn: Connection, parent_end: Connection, in
         stream = make()  # in this (the forked) thread, which also computes: see _SingleThreadedBlas
         while (request := requests.get()) is not None:  # None: the parent closed the pipe or died
             method, args = request
+            if method == "push_slot":  # the block waits in the shared ring: copy it out before answering
+                method, args = "push", (ring.get(*args),)
             try:
                 value = getattr(stream, method)(*args)
             except Exception as exc:

@@ -168,3 +168,54 @@ def test_failing_to_make_the_stream_in_the_child_is_raised_here():
 def test_short_clips_and_busy_workers_stay_in_process():
     assert not worth_it(5.0)
     assert worth_it(600.0) == (len(os.sched_getaffinity(0)) > 1)
+
+
+class _Echo:
+    """A stream whose rows are its blocks, as the child received them."""
+
+    def push(self, block):
+        return block
+
+    def finish(self):
+        return None
+
+
+def test_blocks_through_the_shared_ring_arrive_whole_in_order_and_slots_are_reused():
+    # More blocks than slots, two children reading each, one block too long for a slot and one
+    # of another dtype (both go through the pipe instead), the last block short.
+    rng = np.random.default_rng(0)
+    blocks = [rng.standard_normal(1000).astype(np.float32) for _ in range(9)]
+    blocks[3] = rng.standard_normal(1500).astype(np.float32)
+    blocks[5] = blocks[5].astype(np.float64)
+    blocks.append(blocks[0][:17].copy())
+    with ChildStreams(block_samples=1000) as children:
+        streams = [children.start(_Echo, name=f"echo {i}") for i in range(2)]
+        got = {0: [], 1: []}
+        for block in children.fed_ahead(b for b in blocks):
+            for i, st in enumerate(streams):
+                got[i].append(st.push(block))
+        for st in streams:
+            st.finish()
+    for i in got:
+        assert len(got[i]) == len(blocks)
+        for a, b in zip(got[i], blocks):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    _assert_children_gone()
+
+
+def test_a_ring_slot_is_not_overwritten_before_every_child_has_read_it():
+    from dramapic_subs.workers import BlockRing
+
+    ring = BlockRing(2, 8)
+    a, b, c = (np.full(n, v, np.float32) for n, v in ((8, 1.0), (5, 2.0), (3, 3.0)))
+    assert ring.put(a, readers=2) == 0
+    assert ring.put(b, readers=2) == 1
+    assert ring.put(c, readers=2) is None  # slot 0 still has two readers to go
+    ring.release(0)
+    assert ring.put(c, readers=2) is None  # ... and one
+    ring.release(0)
+    assert ring.put(c, readers=2) == 0
+    np.testing.assert_array_equal(ring.get(1, 5), b)
+    np.testing.assert_array_equal(ring.get(0, 3), c)
+    assert ring.put(np.zeros(9, np.float32), readers=1) is None  # longer than a slot
+    assert ring.put(np.zeros((2, 2), np.float32), readers=1) is None
