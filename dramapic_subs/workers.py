@@ -12,7 +12,7 @@ in milliseconds and is made from a closure (nothing pickled but rows);
 spawn or forkserver would import scipy again (~0.5 s). Blocks of audio go
 through memory shared at the fork (:class:`BlockRing`), not through the
 pipe: pickled, piped and unpickled, a 30 s block cost each child and the
-parent ~4.5 ms of CPU, 7% of the analysis with two children. Children die
+parent ~4.5 ms of CPU: 5-6% of the analysis with two children. Children die
 with their :class:`ChildStreams` group (its ``with`` block ends normally, by
 an error or by Ctrl-C), and with the parent process: they block on their
 pipe, which the parent's death closes.
