@@ -5,9 +5,10 @@ scipy) it was saved with, and unpickling runs code. :func:`export` turns the
 estimators the training ships into a flat ``{name: array}`` dict, stored as an
 ``.npz`` that ``np.load(..., allow_pickle=False)`` reads on any numpy;
 :class:`NumpyClassifier` rebuilds the classifier from those arrays and
-reproduces scikit-learn's ``predict_proba`` without importing it (to ~1e-15;
-~1e-7 where scikit-learn itself computes in float32, as for float32 rows into
-a binary logistic output).
+reproduces scikit-learn's ``predict_proba`` without importing it (multi-class
+boosted trees to the bit, each row the same in a batch of any size; the rest
+to ~1e-15, ~1e-7 where scikit-learn itself computes in float32, as for
+float32 rows into a binary logistic output).
 
 Supported, nested in any combination: ``Pipeline`` (``StandardScaler`` steps,
 then a classifier), ``HistGradientBoostingClassifier`` (numerical splits,
@@ -115,8 +116,7 @@ class _Trees(_Part):
         # Deepest trees first: level L only steps the trees deeper than L, a leading block.
         order = np.argsort(-depth, kind="stable")
         self.roots, self.active = roots[order], [int((depth > lev).sum()) for lev in range(int(depth.max(initial=0)))]
-        self.to_class = np.zeros((n_trees, k))
-        self.to_class[np.arange(n_trees), order % k] = 1.0  # trees are stored iteration by iteration, class by class
+        self.unsort = np.argsort(order)  # back to storage order: iteration by iteration, class by class
         # One 16-byte record per node: a single gather per level fetches all three. A plain structured
         # array, not np.recarray: a recarray's attribute access runs Python code on every call.
         self.node = np.empty(len(self.get("feature")), dtype=[("feature", np.int32), ("child", np.int32),
@@ -129,7 +129,7 @@ class _Trees(_Part):
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         X = X.astype(np.float64, copy=False)  # scikit-learn's trees compare in float64
         raw = np.concatenate([self._raw(X[i:i + self.CHUNK]) for i in range(0, max(len(X), 1), self.CHUNK)])
-        return _binary_or_softmax(self.baseline + raw)
+        return _binary_or_softmax(raw)
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
         node = np.repeat(self.roots[:, None], len(X), axis=1)  # (trees, rows)
@@ -142,7 +142,14 @@ class _Trees(_Part):
             if has_nan:  # NaN compares False: it goes where the split sends missing values
                 right |= np.isnan(x) & ~self.missing_left[node[:m]]
             node[:m] = nd["child"] + right
-        return self.value[node].T @ self.to_class
+        # Summed in scikit-learn's order (the baseline, then iteration by iteration): a row's sum is then
+        # the same whatever the rows beside it (a matrix product's rounding depends on the batch's shape).
+        k = len(self.baseline)
+        terms = np.empty((len(self.unsort) // k + 1, k, len(X)))  # the baseline, then each iteration's trees
+        terms[0] = self.baseline[:, None]
+        terms[1:] = self.value[node[self.unsort]].reshape(-1, k, len(X))
+        # A running sum: np.add.reduce would sum a lone row's contiguous terms pairwise instead.
+        return np.add.accumulate(terms, axis=0)[-1].T
 
 
 class _Linear(_Part):
