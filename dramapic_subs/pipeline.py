@@ -91,8 +91,9 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     # One stream per distinct input (one STFT per n_fft, one VAD run), however many models share it.
     reps = shared_inputs(rep for m in models for rep in m.inputs)
     progress = progress or Progress(quiet=True)
+    gate = _voice_gate(reps, models)
     feats, n, warnings = _stream_pass(path, reps, models, grid, ffmpeg=ffmpeg, progress=progress,
-                                      total_s=info.duration_s,
+                                      total_s=info.duration_s, gate=gate,
                                       processes=worth_it(info.duration_s) if processes is None else processes)
     if n == 0:
         raise MediaError(f"{path}: the audio stream is empty (zero length)")
@@ -104,7 +105,9 @@ def analyze(path: str | os.PathLike, *, models: list[ModelBundle], window_s: flo
     level = feats[_level_key(models)].level_db
     silent = level < SILENCE_FLOOR_DB
     X = {m.name: np.hstack([rep.select(feats[rep.key].X) for rep in m.inputs]) for m in models}
-    outputs = {m.name: _predict(m, X[m.name], silent) for m in models}
+    # The voice gate has already predicted the sound model on every window: not again.
+    known = {SOUND_TYPE: gate.predicted()} if gate is not None else {}
+    outputs = {m.name: _predict(m, X[m.name], silent, raw=known.get(m.name)) for m in models}
     ordered = [outputs[m.name] for m in models]
     start, end = grid.cue_times(n)
     sound = next((m for m in models if m.name == SOUND_TYPE), None)
@@ -119,22 +122,31 @@ def _level_key(models: list[ModelBundle]) -> tuple:
     return models[0].inputs[0].key
 
 
+def _voice_gate(reps: dict, models: list[ModelBundle]) -> VoiceGate | None:
+    """The gate that tells gated inputs (the speaker encoder) where a voice is likely; None without them."""
+    if not any(getattr(rep, "gated", False) for rep in reps.values()):
+        return None
+    return VoiceGate(next((m for m in models if m.name == SOUND_TYPE), None), level_key=_level_key(models))
+
+
 def _stream_pass(path: Path, reps: dict, models: list[ModelBundle], grid, *, ffmpeg: str, progress: Progress,
-                 total_s: float, processes: bool) -> tuple[dict, int, list[str]]:
+                 total_s: float, processes: bool, gate: VoiceGate | None = None) -> tuple[dict, int, list[str]]:
     """Decode the file once and feed every block to every input's stream; their rows per window, samples,
     warnings.
 
     Gated inputs (the speaker encoder) are told with each block which
     windows the sound model has found voiced so far; each works on block k
-    while the other inputs take block k + 1. With ``processes``, the inputs
-    that ask for it (``own_process``) run in child processes.
+    while the other inputs take block k + 1. ``gate`` decides for them (the
+    caller may read its predictions afterwards); None: one is made where an
+    input is gated. With ``processes``, the inputs that ask for it
+    (``own_process``) run in child processes.
     """
     with ChildStreams(enabled=processes, block_samples=int(BLOCK_S * SR)) as children:
         # The children are forked here, before the prefetch reader and the pool start any thread.
         plain = {key: children.stream(rep, grid) for key, rep in reps.items() if not getattr(rep, "gated", False)}
         gated = {key: rep.stream(grid, gated=True) for key, rep in reps.items() if getattr(rep, "gated", False)}
-        sound = next((m for m in models if m.name == SOUND_TYPE), None)
-        gate = VoiceGate(sound, level_key=_level_key(models)) if gated else None
+        if gate is None:
+            gate = _voice_gate(reps, models)
         parts: dict = {key: [] for key in reps}
         running: dict = {}
         task = progress.task(f"analysing {path.name}", total=total_s or 1.0)
@@ -205,8 +217,12 @@ def _prefetch(blocks: Iterator[np.ndarray], depth: int = 2) -> Iterator[np.ndarr
         blocks.close()
 
 
-def _predict(model: ModelBundle, X: np.ndarray, silent: np.ndarray) -> ModelOutput:
-    proba = model.smooth_windows(model.predict_windows(X, silent=silent), X, silent=silent)
+def _predict(model: ModelBundle, X: np.ndarray, silent: np.ndarray, *, raw: np.ndarray | None = None) -> ModelOutput:
+    """``model``'s smoothed output on the windows of ``X``; ``raw``: its unsmoothed probabilities, if
+    already predicted (one row per window)."""
+    if raw is None or len(raw) != len(X):
+        raw = model.predict_windows(X, silent=silent)
+    proba = model.smooth_windows(raw, X, silent=silent)
     return ModelOutput(model.name, model.version, model.labels, model.spec.n_fft, model.spec.hop,
                        model.smooth, proba)
 

@@ -122,6 +122,7 @@ class VoiceGate:
         self._activity: np.ndarray | None = None  # Silero's peak per window, if the sound model takes it
         self._tail0 = 0        # window index of _proba[0]
         self.n_decided = 0
+        self._predicted: list[np.ndarray] = []  # every window's probabilities, kept for the analysis
 
     def add(self, rows: dict, *, final: bool = False) -> np.ndarray:
         """Take more rows (``rows[key]`` with ``index``, ``X``, and ``level_db`` for the level key);
@@ -151,6 +152,14 @@ class VoiceGate:
             self._activity = self._activity[drop:]
         return decided
 
+    def predicted(self) -> np.ndarray | None:
+        """The sound model's unsmoothed probabilities (:meth:`ModelBundle.predict_windows`) of every
+        window predicted so far, in window order, so the finished analysis need not predict them
+        again; None without a sound model."""
+        if self.sound is None:
+            return None
+        return np.vstack([self._proba[:0], *self._predicted])
+
     def _predict_ready(self) -> None:
         """Predict the windows every needed input now has."""
         level = np.concatenate(self._pending_level) if self._pending_level else np.zeros(0)
@@ -170,6 +179,7 @@ class VoiceGate:
         else:
             X = proba = np.zeros((ready, 0))
         self._proba = np.vstack([self._proba, proba])
+        self._predicted.append(proba)
         self._X = np.vstack([self._X, X])
         self._silent = np.concatenate([self._silent, silent])
         self._pending = {key: [c[ready:]] for key, c in cols.items()}

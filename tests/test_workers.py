@@ -219,3 +219,27 @@ def test_a_ring_slot_is_not_overwritten_before_every_child_has_read_it():
     np.testing.assert_array_equal(ring.get(0, 3), c)
     assert ring.put(np.zeros(9, np.float32), readers=1) is None  # longer than a slot
     assert ring.put(np.zeros((2, 2), np.float32), readers=1) is None
+
+
+def test_the_sound_model_predicts_each_window_once_and_as_afresh(models, long_clip, monkeypatch):
+    from dramapic_subs.models import ModelBundle
+
+    rows = {}
+    original = ModelBundle.predict_windows
+
+    def counting(self, X, *, silent):
+        rows[self.name] = rows.get(self.name, 0) + len(X)
+        return original(self, X, silent=silent)
+
+    monkeypatch.setattr(ModelBundle, "predict_windows", counting)
+    result = analyze(long_clip, models=models, processes=False)
+    n = len(result.start_s)
+    assert rows["sound_type"] == n  # by the voice gate, block by block; not again at the end
+    monkeypatch.setattr(ModelBundle, "predict_windows", original)
+    reps = shared_inputs(rep for m in models for rep in m.inputs)
+    feats = {key: f for key, (f, _) in _pass(long_clip, models, processes=False).items()}
+    sound = next(m for m in models if m.name == "sound_type")
+    X = np.hstack([rep.select(feats[rep.key].X) for rep in sound.inputs])
+    afresh = pipeline._predict(sound, X, result.silent)
+    assert afresh.proba.tobytes() == result.model("sound_type").proba.tobytes()
+    assert len(reps) > 0
