@@ -92,6 +92,8 @@ def run(
         make_grid(sr=16000, window_s=window, hop_s=hop)  # reject bad lengths before any work
         if jobs == 0 or jobs < -1:
             raise ParameterError(f"--jobs must be a positive number or -1, got {jobs}")
+        if out_dir is not None and not out_dir.is_dir():  # once, not once per input
+            raise ParameterError(f"output folder does not exist: {out_dir}")
         bundles = _with_smoothing(load_models(models), smooth)
     except DramapicError as exc:
         _error(str(exc))

@@ -126,6 +126,10 @@ def test_unwritable_output_folder(tmp_path, short_clip):
 def test_missing_output_folder(tmp_path, short_clip):
     with _unchanged(short_clip):
         _assert_one_line_error(run_cli(short_clip, "-o", tmp_path / "no" / "such"), "does not exist")
+        # A batch hears it once, as a bad option, before any input is read.
+        proc = run_cli(short_clip, short_clip, short_clip, "-o", tmp_path / "no" / "such")
+        _assert_one_line_error(proc, "does not exist")
+        assert proc.returncode == 2
 
 
 def test_existing_output_needs_overwrite(tmp_path, short_clip):
