@@ -25,7 +25,7 @@ from .checksums import sha256_file
 from .errors import ModelError
 from .features import FeatureSpec
 from .representations import Representation, Spectral, from_card, spec_from_card
-from .smoothing import ChangeRule, smooth_probabilities, stretches
+from .smoothing import ChangeRule, settle_straddlers, smooth_probabilities, stretches
 
 MODELS_ENV = "DRAMAPIC_MODELS"
 SOUND_TYPE = "sound_type"
@@ -106,11 +106,13 @@ class ModelBundle:
     def smooth_windows(self, proba: np.ndarray, X: np.ndarray, *, silent: np.ndarray) -> np.ndarray:
         """``proba`` (rows of :meth:`predict_windows` for the windows of ``X``) averaged over ``smooth``
         neighbouring windows, inside each stretch of one sound if the bundle has a change rule."""
-        stretch = None
-        if self.change is not None and self.smooth > 1:
-            stretch = stretches(self.change.standardised(X, self.feature_names), valid=~silent,
-                                threshold=self.change.threshold)
-        return smooth_probabilities(proba, width=self.smooth, valid=~silent, stretch=stretch)
+        if self.change is None or self.smooth <= 1:
+            return smooth_probabilities(proba, width=self.smooth, valid=~silent)
+        Z = self.change.standardised(X, self.feature_names)
+        stretch = stretches(Z, valid=~silent, threshold=self.change.threshold)
+        smoothed = smooth_probabilities(proba, width=self.smooth, valid=~silent, stretch=stretch)
+        return settle_straddlers(smoothed, Z, valid=~silent, threshold=self.change.threshold,
+                                 keep=self.labels.index("speech") if "speech" in self.labels else None)
 
 
 def calibrate(proba: np.ndarray, *, temperature: float) -> np.ndarray:

@@ -145,7 +145,11 @@ class VoiceGate:
         decided = likely[self.n_decided - self._tail0:upto - self._tail0]
         self.n_decided = upto
         # No later smoothing reaches them, nor compares them with the windows it does reach.
-        drop = context_start(valid, self.n_decided - self.half - self._tail0, stops=self.stops)
+        first = self.n_decided - self._tail0
+        before = np.flatnonzero(valid[:first])
+        if self.stops and len(before):  # a straddler may take its previous valid neighbour's value
+            first = int(before[-1])
+        drop = context_start(valid, first - self.half, stops=self.stops)
         self._proba, self._X, self._silent = self._proba[drop:], self._X[drop:], self._silent[drop:]
         self._tail0 += drop
         if self._activity is not None:

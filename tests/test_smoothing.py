@@ -168,3 +168,32 @@ def test_voice_gate_decides_what_the_finished_smoothing_finds_where_stretches_me
     silent = level < -50
     whole = sound.smooth_windows(sound.predict_windows(X, silent=silent), X, silent=silent)
     assert np.concatenate(got).tolist() == _likely(whole, sound.labels, silent, None).tolist()
+
+
+def test_a_straddling_window_takes_the_answer_of_the_side_it_sounds_closer_to():
+    from dramapic_subs.smoothing import settle_straddlers
+
+    # Sound A (Z = 0) for windows 0-4, a cut inside window 5, sound B (Z = 1) from window 6 on.
+    music, noise, speech = [0.0, 0.9, 0.1], [0.0, 0.1, 0.9], [0.8, 0.1, 0.1]
+    smoothed = np.array([music] * 5 + [[0.1, 0.5, 0.4]] + [noise] * 5)
+    valid = np.ones(11, bool)
+    mostly_b = np.r_[np.zeros(5), 0.7, np.ones(5)][:, None]  # B fills more of window 5: its cue is B's
+    out = settle_straddlers(smoothed, mostly_b, valid=valid, threshold=0.5)
+    assert out[5].tolist() == noise and np.array_equal(np.delete(out, 5, 0), np.delete(smoothed, 5, 0))
+    mostly_a = mostly_b.copy()
+    mostly_a[5] = 0.3
+    assert settle_straddlers(smoothed, mostly_a, valid=valid, threshold=0.5)[5].tolist() == music
+    # Speech is kept where it is: neither moved off a straddler nor onto one.
+    said = smoothed.copy()
+    said[5] = speech
+    assert settle_straddlers(said, mostly_b, valid=valid, threshold=0.5, keep=0)[5].tolist() == speech
+    onto = smoothed.copy()
+    onto[6:] = speech
+    assert settle_straddlers(onto, mostly_b, valid=valid, threshold=0.5, keep=0)[5].tolist() == [0.1, 0.5, 0.4]
+    # A silent window between neighbours is skipped over: the valid neighbours decide.
+    gap = valid.copy()
+    gap[6] = False
+    assert settle_straddlers(smoothed, mostly_b, valid=gap, threshold=0.5)[5].tolist() == noise
+    # No change in the sound: nothing moves.
+    flat = np.zeros((11, 1))
+    assert np.array_equal(settle_straddlers(smoothed, flat, valid=valid, threshold=0.5), smoothed)

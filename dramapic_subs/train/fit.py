@@ -17,7 +17,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..smoothing import ChangeRule, smooth_probabilities, stretches
+from ..smoothing import ChangeRule, settle_straddlers, smooth_probabilities, stretches
 from ..representations import SpeakerEmbedding, Spectral
 from .report import gender_scores, sound_scores
 from .tables import SPEAKER, VAD, Table, spectral_key
@@ -189,6 +189,9 @@ def end_to_end_scores(task: Task, proba: np.ndarray, *, width: int, rule: Change
         valid = np.ones(len(order), bool)
         stretch = None if rule is None else stretches(Z[order], valid=valid, threshold=rule.threshold)
         smoothed = smooth_probabilities(proba[order], width=width, valid=valid, stretch=stretch)
+        if rule is not None and width > 1:  # as ModelBundle.smooth_windows does
+            smoothed = settle_straddlers(smoothed, Z[order], valid=valid, threshold=rule.threshold,
+                                         keep=list(labels).index("speech") if "speech" in labels else None)
         for k, v in task.score(task.y[order], labels[smoothed.argmax(axis=1)]).items():
             if isinstance(v, (int, float)):
                 vals.setdefault(k, []).append(float(v))
