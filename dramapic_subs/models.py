@@ -25,7 +25,7 @@ from .checksums import sha256_file
 from .errors import ModelError
 from .features import FeatureSpec
 from .representations import Representation, Spectral, from_card, spec_from_card
-from .smoothing import ChangeRule, settle_straddlers, smooth_probabilities, stretches
+from .smoothing import ChangeRule, smooth_at_changes, smooth_probabilities
 
 MODELS_ENV = "DRAMAPIC_MODELS"
 SOUND_TYPE = "sound_type"
@@ -108,11 +108,8 @@ class ModelBundle:
         neighbouring windows, inside each stretch of one sound if the bundle has a change rule."""
         if self.change is None or self.smooth <= 1:
             return smooth_probabilities(proba, width=self.smooth, valid=~silent)
-        Z = self.change.standardised(X, self.feature_names)
-        stretch = stretches(Z, valid=~silent, threshold=self.change.threshold)
-        smoothed = smooth_probabilities(proba, width=self.smooth, valid=~silent, stretch=stretch)
-        return settle_straddlers(smoothed, Z, valid=~silent, threshold=self.change.threshold,
-                                 keep=self.labels.index("speech") if "speech" in self.labels else None)
+        return smooth_at_changes(proba, self.change.standardised(X, self.feature_names), width=self.smooth,
+                                 valid=~silent, threshold=self.change.threshold, labels=self.labels)
 
 
 def calibrate(proba: np.ndarray, *, temperature: float) -> np.ndarray:

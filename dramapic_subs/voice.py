@@ -145,10 +145,8 @@ class VoiceGate:
         decided = likely[self.n_decided - self._tail0:upto - self._tail0]
         self.n_decided = upto
         # No later smoothing reaches them, nor compares them with the windows it does reach.
-        first = self.n_decided - self._tail0
-        before = np.flatnonzero(valid[:first])
-        if self.stops and len(before):  # a straddler may take its previous valid neighbour's value
-            first = int(before[-1])
+        # A straddler may take its previous valid neighbour's value: keep what that one's average needs.
+        first = context_start(valid, self.n_decided - self._tail0, stops=self.stops)
         drop = context_start(valid, first - self.half, stops=self.stops)
         self._proba, self._X, self._silent = self._proba[drop:], self._X[drop:], self._silent[drop:]
         self._tail0 += drop

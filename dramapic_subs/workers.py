@@ -214,7 +214,10 @@ class ChildStream:
     def feed(self, block: Any, slot: int | None = None) -> None:
         """Send ``block`` now (by its ``slot`` in the shared ring, where it has one); ``push(block)``
         later returns its rows. Blocks go in stream order."""
-        self._send("push_slot", (slot, len(block))) if slot is not None else self._send("push", (block,))
+        if slot is None:
+            self._send("push", (block,))
+        else:
+            self._send("push_slot", (slot, len(block)))
         self._fed.append((block, slot))
 
     def push(self, *args: Any) -> Any:

@@ -17,7 +17,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..smoothing import ChangeRule, settle_straddlers, smooth_probabilities, stretches
+from ..smoothing import ChangeRule, smooth_at_changes, smooth_probabilities
 from ..representations import SpeakerEmbedding, Spectral
 from .report import gender_scores, sound_scores
 from .tables import SPEAKER, VAD, Table, spectral_key
@@ -187,11 +187,11 @@ def end_to_end_scores(task: Task, proba: np.ndarray, *, width: int, rule: Change
     for _ in range(orders):
         order = np.concatenate([clips[i] for i in rng.permutation(len(clips))])
         valid = np.ones(len(order), bool)
-        stretch = None if rule is None else stretches(Z[order], valid=valid, threshold=rule.threshold)
-        smoothed = smooth_probabilities(proba[order], width=width, valid=valid, stretch=stretch)
-        if rule is not None and width > 1:  # as ModelBundle.smooth_windows does
-            smoothed = settle_straddlers(smoothed, Z[order], valid=valid, threshold=rule.threshold,
-                                         keep=list(labels).index("speech") if "speech" in labels else None)
+        if rule is None or width <= 1:  # as ModelBundle.smooth_windows does
+            smoothed = smooth_probabilities(proba[order], width=width, valid=valid)
+        else:
+            smoothed = smooth_at_changes(proba[order], Z[order], width=width, valid=valid,
+                                         threshold=rule.threshold, labels=list(labels))
         for k, v in task.score(task.y[order], labels[smoothed.argmax(axis=1)]).items():
             if isinstance(v, (int, float)):
                 vals.setdefault(k, []).append(float(v))
